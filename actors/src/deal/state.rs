@@ -1,0 +1,283 @@
+//! `DealState`: one deal's stock, window and per-customer counts, as a plain synchronous struct.
+//!
+//! Every decision about a deal's units is made here, in the order the deal's actor receives
+//! the requests, against an instant (`now`) the caller passes in. No I/O, no clock, no locks:
+//! this is the unit the seeded simulation test drives. After every change the conservation
+//! invariant is asserted, in release builds too:
+//!
+//! `available_units + sold_units == total_units`, both non-negative, where `sold_units` counts
+//! the units of every live order of the current round (committed or still in the writer).
+
+use std::collections::HashMap;
+
+use crate::deal::record::{DealRecord, DealStatus, DealTerms, Recurrence};
+use crate::{CustomerId, DealId, Millis};
+
+/// Why a reservation was refused. Each maps to one error code of the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    #[error("quantity must be at least 1")]
+    InvalidQuantity,
+    #[error("the deal has not started yet")]
+    NotStarted,
+    #[error("the deal has expired")]
+    Expired,
+    #[error("the deal is closed")]
+    Closed,
+    #[error("not enough units left: {available_units} available")]
+    SoldOut { available_units: i64 },
+    #[error("the per-customer limit is {limit} units and {already} are already ordered")]
+    LimitExceeded { limit: i64, already: i64 },
+}
+
+/// Why a change of the deal's units was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResizeError {
+    #[error("{sold_units} units are already sold; total_units cannot go below that")]
+    BelowSold { sold_units: i64 },
+}
+
+/// Units set aside for one order: what the order writer persists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub deal_id: DealId,
+    pub round: i64,
+    pub customer_id: CustomerId,
+    pub quantity: i64,
+    /// The deal's price at the instant of the reservation; never taken from the client.
+    pub unit_price: i64,
+    pub total_price: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DealState {
+    record: DealRecord,
+    /// Units held by live orders of the current round.
+    sold_units: i64,
+    /// Units held by each customer in the current round, for the per-customer limit.
+    units_by_customer: HashMap<CustomerId, i64>,
+    /// Set between 00:00 UTC and the moment the daily re-arm is persisted: the new round may
+    /// not sell before the store knows about it, or its sales would be overwritten.
+    rearming: bool,
+}
+
+impl DealState {
+    /// Rebuilds a deal's state from the store: the live orders of the current round are the
+    /// facts, and `available_units` is derived from them. Returns the drift between the stored
+    /// `available_units` and the derived one (0 when the store was consistent).
+    pub fn recover(
+        mut record: DealRecord,
+        mut units_by_customer: HashMap<CustomerId, i64>,
+    ) -> (Self, i64) {
+        units_by_customer.retain(|_, units| *units > 0);
+        let sold_units: i64 = units_by_customer.values().sum();
+        let derived_available = (record.total_units - sold_units).max(0);
+        let drift = record.available_units - derived_available;
+        record.available_units = derived_available;
+        // An oversold history (sold > total) cannot be repaired by arithmetic: keep the total
+        // honest by raising it to what was sold, so conservation holds from here on.
+        if sold_units > record.total_units {
+            record.total_units = sold_units;
+        }
+        let state = Self {
+            record,
+            sold_units,
+            units_by_customer,
+            rearming: false,
+        };
+        state.assert_conserved();
+        (state, drift)
+    }
+
+    /// A brand-new deal: nothing sold yet, `available_units` as the admin set it.
+    pub fn new(record: DealRecord) -> Self {
+        let sold_units = record.total_units - record.available_units;
+        let state = Self {
+            record,
+            sold_units,
+            units_by_customer: HashMap::new(),
+            rearming: false,
+        };
+        state.assert_conserved();
+        state
+    }
+
+    pub fn record(&self) -> &DealRecord {
+        &self.record
+    }
+
+    pub fn id(&self) -> DealId {
+        self.record.id
+    }
+
+    pub fn available_units(&self) -> i64 {
+        self.record.available_units
+    }
+
+    pub fn sold_units(&self) -> i64 {
+        self.sold_units
+    }
+
+    pub fn round(&self) -> i64 {
+        self.record.round
+    }
+
+    pub fn is_rearming(&self) -> bool {
+        self.rearming
+    }
+
+    pub fn units_held_by(&self, customer_id: CustomerId) -> i64 {
+        self.units_by_customer
+            .get(&customer_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn status(&self, now: Millis) -> DealStatus {
+        let r = &self.record;
+        DealStatus::derive(r.closed, r.starts_at, r.expires_at, r.available_units, now)
+    }
+
+    /// Sets `quantity` units aside for `customer_id`, or says why not.
+    ///
+    /// The checks run in the order a buyer would want to hear them, and the stock check comes
+    /// before the per-customer limit so that the registry's mirror (which knows no customers)
+    /// refuses exactly what this would refuse.
+    pub fn reserve(
+        &mut self,
+        customer_id: CustomerId,
+        quantity: i64,
+        now: Millis,
+    ) -> Result<Reservation, ReserveError> {
+        if quantity < 1 {
+            return Err(ReserveError::InvalidQuantity);
+        }
+        if self.rearming {
+            return Err(ReserveError::NotStarted);
+        }
+        match self.status(now) {
+            DealStatus::Closed => return Err(ReserveError::Closed),
+            DealStatus::Expired => return Err(ReserveError::Expired),
+            DealStatus::Scheduled => return Err(ReserveError::NotStarted),
+            DealStatus::Active | DealStatus::SoldOut => {}
+        }
+        if self.record.available_units < quantity {
+            return Err(ReserveError::SoldOut {
+                available_units: self.record.available_units,
+            });
+        }
+        let already = self.units_held_by(customer_id);
+        if let Some(limit) = self.record.per_customer_limit {
+            if already + quantity > limit {
+                return Err(ReserveError::LimitExceeded { limit, already });
+            }
+        }
+        self.record.available_units -= quantity;
+        self.sold_units += quantity;
+        self.units_by_customer
+            .insert(customer_id, already + quantity);
+        self.assert_conserved();
+        let unit_price = self.record.final_price;
+        Ok(Reservation {
+            deal_id: self.record.id,
+            round: self.record.round,
+            customer_id,
+            quantity,
+            unit_price,
+            total_price: unit_price * quantity,
+        })
+    }
+
+    /// Gives back the units of an order of `round` that will not be sold (its commit failed, or
+    /// it was cancelled). Units of an earlier round are not this round's stock: ignored.
+    /// Returns whether anything came back.
+    pub fn release(&mut self, customer_id: CustomerId, quantity: i64, round: i64) -> bool {
+        if round != self.record.round || quantity < 1 {
+            return false;
+        }
+        let held = self.units_held_by(customer_id);
+        assert!(
+            held >= quantity,
+            "deal {}: release of {quantity} units for customer {customer_id} who holds {held}",
+            self.record.id
+        );
+        if held == quantity {
+            self.units_by_customer.remove(&customer_id);
+        } else {
+            self.units_by_customer.insert(customer_id, held - quantity);
+        }
+        self.sold_units -= quantity;
+        self.record.available_units += quantity;
+        self.assert_conserved();
+        true
+    }
+
+    /// Moves `total_units` and `available_units` together by `delta_units`.
+    pub fn resize(&mut self, delta_units: i64) -> Result<(), ResizeError> {
+        if self.record.total_units + delta_units < self.sold_units {
+            return Err(ResizeError::BelowSold {
+                sold_units: self.sold_units,
+            });
+        }
+        self.record.total_units += delta_units;
+        self.record.available_units += delta_units;
+        self.assert_conserved();
+        Ok(())
+    }
+
+    /// Replaces the deal's definition (everything but its units).
+    pub fn amend(&mut self, terms: DealTerms, updated_at: Millis) {
+        let r = &mut self.record;
+        r.product_name = terms.product_name;
+        r.actual_price = terms.actual_price;
+        r.final_price = terms.final_price;
+        r.starts_at = terms.starts_at;
+        r.expires_at = terms.expires_at;
+        r.per_customer_limit = terms.per_customer_limit;
+        r.recurrence = terms.recurrence;
+        r.updated_at = updated_at;
+    }
+
+    pub fn set_closed(&mut self, closed: bool, updated_at: Millis) {
+        self.record.closed = closed;
+        self.record.updated_at = updated_at;
+    }
+
+    /// Stops sales until the re-armed round is persisted (see `rearming`).
+    pub fn begin_rearm(&mut self) {
+        self.rearming = true;
+    }
+
+    /// Ends a re-arm that could not be persisted: the old round goes on.
+    pub fn abort_rearm(&mut self) {
+        self.rearming = false;
+    }
+
+    /// Whether a daily deal is due a re-arm at `now` (its last re-arm was before today).
+    pub fn rearm_due(&self, now: Millis) -> bool {
+        self.record.recurrence == Recurrence::Daily
+            && self.record.rearmed_day < crate::clock::day_of(now)
+    }
+
+    /// Panics if units were created or lost. Called after every change, in every build: a
+    /// broken count must stop this deal rather than sell units that do not exist.
+    pub fn assert_conserved(&self) {
+        let r = &self.record;
+        assert!(
+            r.available_units >= 0
+                && self.sold_units >= 0
+                && r.available_units + self.sold_units == r.total_units,
+            "deal {}: conservation broken: available {} + sold {} != total {}",
+            r.id,
+            r.available_units,
+            self.sold_units,
+            r.total_units
+        );
+        debug_assert_eq!(
+            self.units_by_customer.values().sum::<i64>(),
+            self.sold_units,
+            "deal {}: per-customer units do not add up to the units sold",
+            r.id
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! `OrderWriter`: the persistence actor. Group commit, acknowledge after commit.
+//!
+//! Orders queue up while a batch is being committed; when the commit returns, everything queued
+//! (up to `batch_max` orders) becomes the next batch. There is no timer and no fixed wait: when
+//! the store is idle a batch is one order, under a burst it is as many as arrived during the
+//! previous commit. Each waiting request hears about its order only after its batch committed;
+//! a failed commit fails every order of the batch and gives their units back to their deals.
+//!
+//! A store that just failed a commit is presumed down: the orders queued behind the failed batch
+//! are failed with it at once instead of each waiting out the store's own timeout in turn, so
+//! during an outage every request hears 503 within about one timeout. The next order to arrive
+//! tries the store again; there is no separate health probe to keep in step.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::deal::{PlaceError, PlaceReply, ReturnUnits};
+use crate::journal::{Journal, JournalError, NewOrder, OrderRecord};
+
+/// The writer's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Orders in one transaction at most; bounds the transaction's size and its latency.
+    pub batch_max: usize,
+    /// Orders waiting for a batch at most; past it orders are refused with `Overloaded`.
+    pub queue_max: usize,
+    /// Messages in the writer's mailbox at most (see `DealActor`'s use of `try_send`).
+    pub mailbox_capacity: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 1_000,
+            queue_max: 50_000,
+            mailbox_capacity: 16_384,
+        }
+    }
+}
+
+/// Counters the service exports as metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches_committed: AtomicU64,
+    pub orders_committed: AtomicU64,
+    pub batches_failed: AtomicU64,
+    pub orders_failed: AtomicU64,
+    pub orders_refused_queue_full: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+/// An order waiting for its batch, with where to answer and where its units go back to.
+pub struct PendingOrder {
+    pub order: NewOrder,
+    pub reply: PlaceReply,
+    pub release_to: Recipient<ReturnUnits>,
+}
+
+impl std::fmt::Debug for PendingOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingOrder")
+            .field("order", &self.order)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Queue one order for the next batch.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Persist(pub PendingOrder);
+
+/// Answer on `done` once every order queued before this message is committed or failed.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub done: oneshot::Sender<()>,
+}
+
+pub struct OrderWriter {
+    journal: Arc<dyn Journal>,
+    config: WriterConfig,
+    queue: VecDeque<PendingOrder>,
+    /// Whether a batch's commit is under way; at most one at a time, so batches commit in order.
+    committing: bool,
+    drain_waiters: Vec<oneshot::Sender<()>>,
+    stats: Arc<WriterStats>,
+}
+
+impl OrderWriter {
+    pub fn new(journal: Arc<dyn Journal>, config: WriterConfig, stats: Arc<WriterStats>) -> Self {
+        assert!(
+            config.batch_max >= 1 && config.queue_max >= 1,
+            "writer bounds must be positive"
+        );
+        Self {
+            journal,
+            config,
+            queue: VecDeque::new(),
+            committing: false,
+            drain_waiters: Vec::new(),
+            stats,
+        }
+    }
+
+    fn commit_next_batch(&mut self, ctx: &mut Context<Self>) {
+        if self.committing {
+            return;
+        }
+        if self.queue.is_empty() {
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+            return;
+        }
+        self.committing = true;
+        let take = self.queue.len().min(self.config.batch_max);
+        let batch: Vec<PendingOrder> = self.queue.drain(..take).collect();
+        let orders: Vec<NewOrder> = batch.iter().map(|pending| pending.order.clone()).collect();
+        let commit = self.journal.commit_orders(orders);
+        ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
+            writer.committing = false;
+            let failed = result.is_err();
+            writer.answer(batch, result);
+            if failed {
+                writer.fail_queued();
+            }
+            writer.commit_next_batch(ctx);
+        }));
+    }
+
+    /// Fails every queued order after a failed commit (see the module's notes).
+    fn fail_queued(&mut self) {
+        let size = self.queue.len() as u64;
+        if size == 0 {
+            return;
+        }
+        self.stats.orders_failed.fetch_add(size, Ordering::Relaxed);
+        for pending in self.queue.drain(..) {
+            return_units(pending, PlaceError::StoreFailed);
+        }
+    }
+
+    fn answer(&self, batch: Vec<PendingOrder>, result: Result<Vec<OrderRecord>, JournalError>) {
+        let size = batch.len() as u64;
+        match result {
+            Ok(stored) => {
+                assert_eq!(
+                    stored.len(),
+                    batch.len(),
+                    "the journal stored a different number of orders than it was given"
+                );
+                self.stats.batches_committed.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .orders_committed
+                    .fetch_add(size, Ordering::Relaxed);
+                self.stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+                for (pending, order) in batch.into_iter().zip(stored) {
+                    // The requester may have gone away; the order is stored all the same.
+                    let _ = pending.reply.send(Ok(order));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, orders = size, "order batch failed to commit; units returned");
+                self.stats.batches_failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.orders_failed.fetch_add(size, Ordering::Relaxed);
+                for pending in batch {
+                    return_units(pending, PlaceError::StoreFailed);
+                }
+            }
+        }
+    }
+}
+
+/// Gives an order's units back to its deal, which then answers the requester with `error`.
+/// `do_send` on purpose: this message must not be lost to a full mailbox, and it is bounded by
+/// the size of one batch.
+fn return_units(pending: PendingOrder, error: PlaceError) {
+    let PendingOrder {
+        order,
+        reply,
+        release_to,
+    } = pending;
+    release_to.do_send(ReturnUnits {
+        customer_id: order.customer_id,
+        quantity: order.quantity,
+        round: order.round,
+        reply,
+        error,
+    });
+}
+
+impl Actor for OrderWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.config.mailbox_capacity);
+    }
+}
+
+impl Handler<Persist> for OrderWriter {
+    type Result = ();
+
+    fn handle(&mut self, Persist(pending): Persist, ctx: &mut Self::Context) {
+        if self.queue.len() >= self.config.queue_max {
+            self.stats
+                .orders_refused_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            return_units(pending, PlaceError::Overloaded);
+            return;
+        }
+        self.queue.push_back(pending);
+        self.commit_next_batch(ctx);
+    }
+}
+
+impl Handler<Drain> for OrderWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) {
+        self.drain_waiters.push(msg.done);
+        self.commit_next_batch(ctx);
+    }
+}

@@ -1,0 +1,293 @@
+//! `DealState` with an injected clock: the reservation rules, the expiry instant, and a seeded
+//! random-command simulation that checks conservation and the expiry rule after every step.
+
+use std::collections::HashMap;
+
+use actors::deal::{DealRecord, DealState, DealStatus, Recurrence, ReserveError, ResizeError};
+
+const HOUR_MS: i64 = 3_600_000;
+const T0: i64 = 1_795_000_000_000;
+
+fn deal(total_units: i64, limit: Option<i64>) -> DealRecord {
+    DealRecord {
+        id: 7,
+        product_name: "Kettle".into(),
+        actual_price: 5_000,
+        final_price: 2_500,
+        total_units,
+        available_units: total_units,
+        starts_at: T0,
+        expires_at: T0 + HOUR_MS,
+        per_customer_limit: limit,
+        closed: false,
+        recurrence: Recurrence::None,
+        round: 1,
+        rearmed_day: 0,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// An order one millisecond before `expires_at` sells; one at `expires_at` or after does not.
+#[test]
+fn expiry_is_decided_at_the_exact_instant() {
+    let mut state = DealState::new(deal(10, None));
+    let expires_at = state.record().expires_at;
+    assert!(state.reserve(1, 1, expires_at - 1).is_ok());
+    assert_eq!(state.reserve(1, 1, expires_at), Err(ReserveError::Expired));
+    assert_eq!(
+        state.reserve(1, 1, expires_at + 1),
+        Err(ReserveError::Expired)
+    );
+    assert_eq!(state.status(expires_at - 1), DealStatus::Active);
+    assert_eq!(state.status(expires_at), DealStatus::Expired);
+    assert_eq!(state.available_units(), 9);
+}
+
+/// Before `starts_at` a deal is SCHEDULED and refuses; at `starts_at` it sells.
+#[test]
+fn a_scheduled_deal_sells_from_its_start() {
+    let mut state = DealState::new(deal(10, None));
+    assert_eq!(state.reserve(1, 1, T0 - 1), Err(ReserveError::NotStarted));
+    assert_eq!(state.status(T0 - 1), DealStatus::Scheduled);
+    assert!(state.reserve(1, 1, T0).is_ok());
+}
+
+/// The last units go exactly once; the refusal says how many are left.
+#[test]
+fn the_last_unit_sells_once() {
+    let mut state = DealState::new(deal(3, None));
+    assert!(state.reserve(1, 2, T0).is_ok());
+    assert_eq!(
+        state.reserve(2, 2, T0),
+        Err(ReserveError::SoldOut { available_units: 1 })
+    );
+    assert!(state.reserve(2, 1, T0).is_ok());
+    assert_eq!(
+        state.reserve(3, 1, T0),
+        Err(ReserveError::SoldOut { available_units: 0 })
+    );
+    assert_eq!(state.status(T0), DealStatus::SoldOut);
+    assert_eq!(state.sold_units(), 3);
+}
+
+/// The price comes from the deal, never from the caller; totals are price × quantity.
+#[test]
+fn the_reservation_carries_the_deals_price() {
+    let mut state = DealState::new(deal(5, None));
+    let reservation = state.reserve(4, 2, T0).expect("units are available");
+    assert_eq!(
+        (reservation.unit_price, reservation.total_price),
+        (2_500, 5_000)
+    );
+}
+
+/// The per-customer limit counts what the customer already holds; a release frees it.
+#[test]
+fn the_per_customer_limit_holds_and_releases() {
+    let mut state = DealState::new(deal(10, Some(2)));
+    assert!(state.reserve(1, 2, T0).is_ok());
+    assert_eq!(
+        state.reserve(1, 1, T0),
+        Err(ReserveError::LimitExceeded {
+            limit: 2,
+            already: 2
+        })
+    );
+    assert!(state.reserve(2, 2, T0).is_ok());
+    assert!(state.release(1, 1, 1));
+    assert!(state.reserve(1, 1, T0).is_ok());
+}
+
+/// Closed deals refuse; releases of an earlier round do not become this round's stock.
+#[test]
+fn closed_deals_refuse_and_stale_rounds_release_nothing() {
+    let mut state = DealState::new(deal(5, None));
+    assert!(state.reserve(1, 1, T0).is_ok());
+    state.set_closed(true, T0);
+    assert_eq!(state.reserve(1, 1, T0), Err(ReserveError::Closed));
+    assert!(
+        !state.release(1, 1, 0),
+        "a release of round 0 must not restock round 1"
+    );
+    assert_eq!(state.available_units(), 4);
+}
+
+/// Units cannot drop below what is sold; growing and shrinking move available and total together.
+#[test]
+fn resizing_never_goes_below_the_units_sold() {
+    let mut state = DealState::new(deal(10, None));
+    assert!(state.reserve(1, 6, T0).is_ok());
+    assert_eq!(
+        state.resize(-5),
+        Err(ResizeError::BelowSold { sold_units: 6 })
+    );
+    assert_eq!(state.resize(-4), Ok(()));
+    assert_eq!(
+        (state.record().total_units, state.available_units()),
+        (6, 0)
+    );
+    assert_eq!(state.resize(3), Ok(()));
+    assert_eq!(
+        (state.record().total_units, state.available_units()),
+        (9, 3)
+    );
+}
+
+/// Recovery trusts the orders: stored stock that drifted is re-derived and the drift reported.
+#[test]
+fn recovery_derives_the_stock_from_the_orders() {
+    let mut record = deal(10, None);
+    record.available_units = 9; // the store claims one sold, the orders say three
+    let (state, drift) = DealState::recover(record, HashMap::from([(1, 2), (2, 1)]));
+    assert_eq!(state.available_units(), 7);
+    assert_eq!(drift, 2);
+}
+
+/// A small deterministic generator (SplitMix64), so a failing seed replays exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> i64 {
+        (self.next() % bound) as i64
+    }
+}
+
+/// Runs one seeded history of random commands against a model of what must hold.
+fn simulate(seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = Rng(seed);
+    let total = 1 + rng.below(50);
+    let limit = (rng.below(3) == 0).then(|| 1 + rng.below(5));
+    let mut state = DealState::new(deal(total, limit));
+    let mut now = T0 - HOUR_MS / 4 + rng.below(HOUR_MS as u64 / 2);
+    // The live orders the model knows of: (customer, quantity).
+    let mut live: Vec<(i64, i64)> = Vec::new();
+    for step in 0..steps {
+        let fail = |what: String| Err(format!("seed {seed}, step {step}: {what}"));
+        match rng.below(10) {
+            0..=4 => {
+                let (customer, quantity) = (rng.below(8), 1 + rng.below(4));
+                let before = state.available_units();
+                let outcome = state.reserve(customer, quantity, now);
+                let record = state.record();
+                let expected_open =
+                    !record.closed && now >= record.starts_at && now < record.expires_at;
+                match outcome {
+                    Ok(reservation) => {
+                        if !expected_open {
+                            return fail(format!(
+                                "sold at {now} outside [{}, {}) or while closed",
+                                record.starts_at, record.expires_at
+                            ));
+                        }
+                        if quantity > before {
+                            return fail(format!("sold {quantity} with {before} available"));
+                        }
+                        if reservation.quantity != quantity {
+                            return fail("reserved another quantity".into());
+                        }
+                        live.push((customer, quantity));
+                    }
+                    Err(ReserveError::SoldOut { available_units })
+                        if available_units >= quantity =>
+                    {
+                        return fail(format!(
+                            "refused {quantity} as sold out with {available_units} available"
+                        ));
+                    }
+                    Err(ReserveError::Expired) if now < record.expires_at => {
+                        return fail("refused as expired before expires_at".into());
+                    }
+                    Err(_) => {}
+                }
+            }
+            5 | 6 if !live.is_empty() => {
+                let index = rng.below(live.len() as u64) as usize;
+                let (customer, quantity) = live.swap_remove(index);
+                if !state.release(customer, quantity, state.round()) {
+                    return fail("a live order's release restocked nothing".into());
+                }
+            }
+            7 => {
+                let delta = rng.below(11) - 5;
+                let sold = state.sold_units();
+                match state.resize(delta) {
+                    Ok(()) if state.record().total_units < sold => {
+                        return fail("resized below the units sold".into());
+                    }
+                    Err(_) if state.record().total_units + delta >= sold => {
+                        return fail("refused a legal resize".into());
+                    }
+                    _ => {}
+                }
+            }
+            8 => {
+                let closed = rng.below(2) == 0;
+                state.set_closed(closed, now);
+            }
+            _ => now += rng.below(HOUR_MS as u64 / 8),
+        }
+        let held: i64 = live.iter().map(|(_, quantity)| quantity).sum();
+        if state.sold_units() != held
+            || state.available_units() + held != state.record().total_units
+        {
+            return fail(format!(
+                "conservation: available {} + held {held} != total {} (state says sold {})",
+                state.available_units(),
+                state.record().total_units,
+                state.sold_units()
+            ));
+        }
+        if let Some(limit) = limit {
+            for customer in 0..8 {
+                let mine: i64 = live
+                    .iter()
+                    .filter(|(c, _)| *c == customer)
+                    .map(|(_, q)| q)
+                    .sum();
+                if mine > limit || state.units_held_by(customer) != mine {
+                    return fail(format!(
+                        "customer {customer} holds {mine} (state: {}), limit {limit}",
+                        state.units_held_by(customer)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Thousands of seeded random histories: conservation, the expiry rule and the limit hold
+/// after every step. A failure prints its seed; `TOPKART_SIM_SEED=n` replays one.
+#[test]
+fn random_histories_conserve_units() {
+    if let Some(seed) = std::env::var("TOPKART_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        simulate(seed, 400).unwrap_or_else(|failure| panic!("{failure}"));
+        return;
+    }
+    let seeds: u64 = std::env::var("TOPKART_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    for seed in 0..seeds {
+        let outcome = std::panic::catch_unwind(|| simulate(seed, 400));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!("{failure} (replay: TOPKART_SIM_SEED={seed})"),
+            Err(_) => {
+                panic!("seed {seed} panicked inside DealState (replay: TOPKART_SIM_SEED={seed})")
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The order writer against a fake journal: batches adapt to the load by themselves, nothing is
+//! acknowledged before its batch commits, and a failed commit fails every order of the batch
+//! and gives its units back to the deal.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actors::clock::now_ms;
+use actors::deal::{DealRecord, PlaceError, PlaceOrder, Recurrence};
+use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
+use actors::registry::{Engine, EngineConfig};
+use tokio::sync::{Semaphore, oneshot};
+
+/// A journal that records batch sizes, can hold commits until released, and can fail them.
+#[derive(Default)]
+struct FakeJournal {
+    batches: Mutex<Vec<usize>>,
+    next_id: Mutex<i64>,
+    fail: AtomicBool,
+    /// When set, each commit waits for one permit.
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Journal for FakeJournal {
+    fn commit_orders(
+        &self,
+        orders: Vec<NewOrder>,
+    ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
+        self.batches.lock().unwrap().push(orders.len());
+        let fail = self.fail.load(Ordering::SeqCst);
+        let first_id = {
+            let mut next = self.next_id.lock().unwrap();
+            let first = *next + 1;
+            *next += orders.len() as i64;
+            first
+        };
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            if let Some(gate) = gate {
+                gate.acquire().await.expect("gate stays open").forget();
+            }
+            if fail {
+                return Err(JournalError("injected failure".into()));
+            }
+            Ok(orders
+                .into_iter()
+                .enumerate()
+                .map(|(i, order)| OrderRecord::stored(first_id + i as i64, order))
+                .collect())
+        })
+    }
+
+    fn rearm_deal(&self, _: i64, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
+        Box::pin(async { Err(JournalError("not used here".into())) })
+    }
+}
+
+fn live_deal(units: i64) -> LoadedDeal {
+    let now = now_ms();
+    LoadedDeal {
+        record: DealRecord {
+            id: 1,
+            product_name: "Lamp".into(),
+            actual_price: 2_000,
+            final_price: 1_000,
+            total_units: units,
+            available_units: units,
+            starts_at: now - 1_000,
+            expires_at: now + 3_600_000,
+            per_customer_limit: None,
+            closed: false,
+            recurrence: Recurrence::None,
+            round: 1,
+            rearmed_day: 0,
+            created_at: now,
+            updated_at: now,
+        },
+        units_by_customer: HashMap::new(),
+    }
+}
+
+fn place(
+    customer_id: i64,
+) -> (
+    PlaceOrder,
+    oneshot::Receiver<Result<OrderRecord, PlaceError>>,
+) {
+    let (reply, outcome) = oneshot::channel();
+    (
+        PlaceOrder {
+            customer_id,
+            quantity: 1,
+            idempotency_key: None,
+            reply,
+        },
+        outcome,
+    )
+}
+
+/// One order when idle; everything that queued during a commit goes in the next batch; and no
+/// order is answered while its batch is still committing.
+#[actix::test]
+async fn batches_grow_with_the_queue_and_answers_wait_for_the_commit() {
+    let gate = Arc::new(Semaphore::new(0));
+    let journal = Arc::new(FakeJournal {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let engine = Engine::start(journal.clone(), EngineConfig::default());
+    let (deal, _) = engine.launch(live_deal(1_000));
+
+    let (first, mut first_outcome) = place(1);
+    deal.addr.try_send(first).expect("mailbox has room");
+    let mut waiting = Vec::new();
+    for customer in 2..=301 {
+        let (message, outcome) = place(customer);
+        deal.addr.send(message).await.expect("deal actor runs");
+        waiting.push(outcome);
+    }
+    assert!(
+        first_outcome.try_recv().is_err(),
+        "answered before its batch committed"
+    );
+    assert_eq!(
+        *journal.batches.lock().unwrap(),
+        vec![1],
+        "the first order commits alone while idle"
+    );
+
+    gate.add_permits(1);
+    assert!(first_outcome.await.expect("answered").is_ok());
+    gate.add_permits(1);
+    for outcome in waiting {
+        assert!(outcome.await.expect("answered").is_ok());
+    }
+    assert_eq!(
+        *journal.batches.lock().unwrap(),
+        vec![1, 300],
+        "the burst commits as one batch"
+    );
+    engine.stop();
+}
+
+/// A failed commit answers StoreFailed to every order of the batch and returns their units.
+#[actix::test]
+async fn a_failed_commit_fails_the_batch_and_returns_its_units() {
+    let journal = Arc::new(FakeJournal::default());
+    journal.fail.store(true, Ordering::SeqCst);
+    let engine = Engine::start(journal.clone(), EngineConfig::default());
+    let (deal, _) = engine.launch(live_deal(10));
+
+    let mut outcomes = Vec::new();
+    for customer in 1..=5 {
+        let (message, outcome) = place(customer);
+        deal.addr.send(message).await.expect("deal actor runs");
+        outcomes.push(outcome);
+    }
+    for outcome in outcomes {
+        assert_eq!(
+            outcome.await.expect("answered"),
+            Err(PlaceError::StoreFailed)
+        );
+    }
+    // Each failure is answered by the deal's actor after it took the units back.
+    assert_eq!(deal.mirror.available_units(), 10);
+    let record = deal
+        .addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+    assert_eq!(record.available_units, 10);
+
+    journal.fail.store(false, Ordering::SeqCst);
+    let (message, outcome) = place(9);
+    deal.addr.send(message).await.expect("deal actor runs");
+    assert!(
+        outcome.await.expect("answered").is_ok(),
+        "the deal sells again once the store recovers"
+    );
+    engine.stop();
+}
+
+/// Orders queued behind a failing commit fail with it, at once: the store is presumed down, so
+/// they are not sent to it one batch after another, each waiting out its timeout.
+#[actix::test]
+async fn orders_queued_behind_a_failed_commit_fail_with_it() {
+    let gate = Arc::new(Semaphore::new(0));
+    let journal = Arc::new(FakeJournal {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    journal.fail.store(true, Ordering::SeqCst);
+    let engine = Engine::start(journal.clone(), EngineConfig::default());
+    let (deal, _) = engine.launch(live_deal(100));
+
+    let mut outcomes = Vec::new();
+    for customer in 1..=50 {
+        let (message, outcome) = place(customer);
+        deal.addr.send(message).await.expect("deal actor runs");
+        outcomes.push(outcome);
+    }
+    // One permit: only the first batch (one order, sent while idle) may reach the journal.
+    gate.add_permits(1);
+    for outcome in outcomes {
+        assert_eq!(
+            outcome.await.expect("answered"),
+            Err(PlaceError::StoreFailed)
+        );
+    }
+    assert_eq!(
+        *journal.batches.lock().unwrap(),
+        vec![1],
+        "the queued orders were failed without another commit"
+    );
+    assert_eq!(deal.mirror.available_units(), 100);
+
+    journal.fail.store(false, Ordering::SeqCst);
+    gate.add_permits(1);
+    let (message, outcome) = place(99);
+    deal.addr.send(message).await.expect("deal actor runs");
+    assert!(
+        outcome.await.expect("answered").is_ok(),
+        "the next order tries the store again"
+    );
+    engine.stop();
+}
+
+/// A full writer queue refuses with Overloaded and keeps the units in the deal.
+#[actix::test]
+async fn a_full_writer_queue_refuses_without_losing_units() {
+    let gate = Arc::new(Semaphore::new(0));
+    let journal = Arc::new(FakeJournal {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let mut config = EngineConfig::default();
+    config.writer.queue_max = 2;
+    let engine = Engine::start(journal, config);
+    let (deal, _) = engine.launch(live_deal(10));
+
+    let mut outcomes = Vec::new();
+    for customer in 1..=5 {
+        let (message, outcome) = place(customer);
+        deal.addr.send(message).await.expect("deal actor runs");
+        outcomes.push(outcome);
+    }
+    // One order is committing, two are queued: the last two are refused at once.
+    let mut refused = 0;
+    for outcome in outcomes.iter_mut().skip(3) {
+        if outcome.await.expect("answered") == Err(PlaceError::Overloaded) {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2);
+    gate.add_permits(10);
+    for outcome in outcomes.into_iter().take(3) {
+        assert!(outcome.await.expect("answered").is_ok());
+    }
+    let record = deal
+        .addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+    assert_eq!(
+        record.available_units, 7,
+        "three sold, the refused two given back"
+    );
+    engine.stop();
+}

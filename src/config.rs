@@ -1,0 +1,274 @@
+//! Configuration: every knob is a flag and an environment variable, with one doc line each.
+//! Secrets are redacted wherever the configuration is printed.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::rate_limit::LimitSetting;
+
+/// Topkart: a flash-sale (lightning deal) engine.
+#[derive(Debug, Parser)]
+#[command(name = "topkart", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine (the default).
+    Serve,
+    /// Apply the store's migrations and exit.
+    Migrate,
+    /// Drive real HTTP load at a running Topkart and verify it afterwards.
+    Loadtest(crate::loadtest::LoadtestArgs),
+    /// Manage users from the command line.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an admin user.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "TOPKART_NEW_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Secret,
+    },
+}
+
+/// A secret string: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "TOPKART_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// sqlite://path (embedded, the default) or postgres://… (production).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/topkart.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// HS256 secret for tokens; when unset one is generated once and kept in the data folder.
+    #[arg(
+        long,
+        env = "TOPKART_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<Secret>,
+    /// Folder for the generated JWT secret (and the SQLite file by default).
+    #[arg(long, env = "TOPKART_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// Bootstrap admin's username, created at start when the password is set and it is missing.
+    #[arg(
+        long,
+        env = "TOPKART_ADMIN_USERNAME",
+        default_value = "admin",
+        global = true
+    )]
+    pub admin_username: String,
+    /// Bootstrap admin's email.
+    #[arg(
+        long,
+        env = "TOPKART_ADMIN_EMAIL",
+        default_value = "admin@topkart.local",
+        global = true
+    )]
+    pub admin_email: String,
+    /// Bootstrap admin's password; no bootstrap admin when unset.
+    #[arg(
+        long,
+        env = "TOPKART_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<Secret>,
+    /// HTTP worker threads.
+    #[arg(long, env = "TOPKART_WORKERS", default_value_t = 2, global = true)]
+    pub workers: usize,
+    /// Connections in the store's pool at most.
+    #[arg(
+        long,
+        env = "TOPKART_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    #[arg(
+        long,
+        env = "TOPKART_ARGON2_MEMORY_KIB",
+        default_value_t = 19_456,
+        global = true
+    )]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP minimum with 19 MiB: 2).
+    #[arg(
+        long,
+        env = "TOPKART_ARGON2_ITERATIONS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub argon2_iterations: u32,
+    /// Lifetime of an access token, in seconds.
+    #[arg(
+        long,
+        env = "TOPKART_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub access_token_ttl_secs: i64,
+    /// Lifetime of a refresh token, in seconds.
+    #[arg(long, env = "TOPKART_REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 86_400, global = true)]
+    pub refresh_token_ttl_secs: i64,
+    /// Orders in one group commit at most.
+    #[arg(
+        long,
+        env = "TOPKART_WRITER_BATCH_MAX",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub writer_batch_max: usize,
+    /// Orders waiting for the writer at most; beyond it orders get 503 OVERLOADED.
+    #[arg(
+        long,
+        env = "TOPKART_WRITER_QUEUE_MAX",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub writer_queue_max: usize,
+    /// Requests queued for one deal's actor at most; beyond it orders get 503 OVERLOADED.
+    #[arg(
+        long,
+        env = "TOPKART_DEAL_MAILBOX_CAPACITY",
+        default_value_t = 8_192,
+        global = true
+    )]
+    pub deal_mailbox_capacity: usize,
+    /// Remembered idempotency keys at most.
+    #[arg(
+        long,
+        env = "TOPKART_IDEMPOTENCY_KEYS_MAX",
+        default_value_t = 200_000,
+        global = true
+    )]
+    pub idempotency_keys_max: usize,
+    /// `off` turns every rate limit off (load tests on loopback); `on` applies the limits below.
+    #[arg(long, env = "TOPKART_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    pub rate_limits: String,
+    /// Failed logins per account (then 429 until the window ends): N/window or off.
+    #[arg(
+        long,
+        env = "TOPKART_RATE_LIMIT_FAILED_LOGINS_PER_ACCOUNT",
+        default_value = "10/15m",
+        global = true
+    )]
+    pub rate_limit_failed_logins_per_account: LimitSetting,
+    /// Failed logins per client address.
+    #[arg(
+        long,
+        env = "TOPKART_RATE_LIMIT_FAILED_LOGINS_PER_ADDRESS",
+        default_value = "100/15m",
+        global = true
+    )]
+    pub rate_limit_failed_logins_per_address: LimitSetting,
+    /// Successful logins per client address (generous: many buyers share a carrier NAT).
+    #[arg(
+        long,
+        env = "TOPKART_RATE_LIMIT_LOGINS_PER_ADDRESS",
+        default_value = "600/1m",
+        global = true
+    )]
+    pub rate_limit_logins_per_address: LimitSetting,
+    /// Registrations per client address.
+    #[arg(
+        long,
+        env = "TOPKART_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
+        default_value = "600/1m",
+        global = true
+    )]
+    pub rate_limit_registrations_per_address: LimitSetting,
+    /// Order attempts per customer (anti-bot; generous).
+    #[arg(
+        long,
+        env = "TOPKART_RATE_LIMIT_ORDERS_PER_CUSTOMER",
+        default_value = "1200/1m",
+        global = true
+    )]
+    pub rate_limit_orders_per_customer: LimitSetting,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TOPKART_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub body_limit_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(
+        long,
+        env = "TOPKART_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Settings {
+    /// The rate limits these settings describe.
+    pub fn rate_limits(&self) -> crate::rate_limit::RateLimits {
+        use crate::rate_limit::Kind;
+        crate::rate_limit::RateLimits::new(
+            self.rate_limits != "off",
+            [
+                (
+                    Kind::FailedLoginPerAccount,
+                    self.rate_limit_failed_logins_per_account,
+                ),
+                (
+                    Kind::FailedLoginPerAddress,
+                    self.rate_limit_failed_logins_per_address,
+                ),
+                (Kind::LoginPerAddress, self.rate_limit_logins_per_address),
+                (
+                    Kind::RegistrationPerAddress,
+                    self.rate_limit_registrations_per_address,
+                ),
+                (Kind::OrderPerCustomer, self.rate_limit_orders_per_customer),
+            ],
+        )
+    }
+
+    /// The settings as if no flag and no environment variable were given.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["topkart"]).settings
+    }
+}

@@ -1,0 +1,261 @@
+//! `ApiError`: every failure the HTTP layer reports, and the one envelope it is reported in:
+//! `{"status": "error", "code": "...", "message": "...", "errors": {"field": ["..."]}}`.
+//!
+//! Each code is one row of [`ErrorCode::table`]: its name and its HTTP status. An unexpected
+//! failure becomes an opaque 500 whose cause chain goes to the log, never into the body.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use actors::deal::{PlaceError, ReserveError, ResizeError};
+use serde::Serialize;
+
+use crate::store::{StoreError, error_chain};
+
+/// Every error code of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ValidationError,
+    MalformedJson,
+    Unauthorized,
+    InvalidToken,
+    InvalidCredentials,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    SoldOut,
+    DealNotStarted,
+    DealExpired,
+    DealClosed,
+    LimitExceeded,
+    InvalidTransition,
+    IdempotencyInProgress,
+    PayloadTooLarge,
+    IdempotencyMismatch,
+    RateLimited,
+    Internal,
+    StoreUnavailable,
+    Overloaded,
+}
+
+impl ErrorCode {
+    /// The table: code → (name in the envelope, HTTP status).
+    pub const fn table(self) -> (&'static str, StatusCode) {
+        use ErrorCode::*;
+        match self {
+            ValidationError => ("VALIDATION_ERROR", StatusCode::BAD_REQUEST),
+            MalformedJson => ("MALFORMED_JSON", StatusCode::BAD_REQUEST),
+            Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            InvalidToken => ("INVALID_TOKEN", StatusCode::UNAUTHORIZED),
+            InvalidCredentials => ("INVALID_CREDENTIALS", StatusCode::UNAUTHORIZED),
+            Forbidden => ("FORBIDDEN", StatusCode::FORBIDDEN),
+            NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
+            Conflict => ("CONFLICT", StatusCode::CONFLICT),
+            SoldOut => ("SOLD_OUT", StatusCode::CONFLICT),
+            DealNotStarted => ("DEAL_NOT_STARTED", StatusCode::CONFLICT),
+            DealExpired => ("DEAL_EXPIRED", StatusCode::CONFLICT),
+            DealClosed => ("DEAL_CLOSED", StatusCode::CONFLICT),
+            LimitExceeded => ("LIMIT_EXCEEDED", StatusCode::CONFLICT),
+            InvalidTransition => ("INVALID_TRANSITION", StatusCode::CONFLICT),
+            IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", StatusCode::CONFLICT),
+            PayloadTooLarge => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
+            IdempotencyMismatch => ("IDEMPOTENCY_MISMATCH", StatusCode::UNPROCESSABLE_ENTITY),
+            RateLimited => ("RATE_LIMITED", StatusCode::TOO_MANY_REQUESTS),
+            Internal => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+            StoreUnavailable => ("STORE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            Overloaded => ("OVERLOADED", StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        self.table().0
+    }
+
+    pub const fn status(self) -> StatusCode {
+        self.table().1
+    }
+}
+
+/// Field name → what is wrong with it.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// An error on its way to becoming a response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub errors: Option<FieldErrors>,
+    /// Extra top-level fields of the envelope (e.g. `available_units` on SOLD_OUT).
+    pub extra: Option<(&'static str, serde_json::Value)>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after_secs: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    status: &'static str,
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+    #[serde(flatten)]
+    extra: BTreeMap<&'static str, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let retry_after_secs = matches!(
+            code,
+            ErrorCode::Overloaded | ErrorCode::StoreUnavailable | ErrorCode::RateLimited
+        )
+        .then_some(1);
+        Self {
+            code,
+            message: message.into(),
+            errors: None,
+            extra: None,
+            retry_after_secs,
+        }
+    }
+
+    /// A 400 naming the fields that are wrong.
+    pub fn validation(errors: FieldErrors) -> Self {
+        let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+        let message = format!("invalid input: {}", fields.join(", "));
+        Self {
+            errors: Some(errors),
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    /// A 400 for one field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        Self::validation(FieldErrors::from([(
+            field.to_owned(),
+            vec![problem.into()],
+        )]))
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(ErrorCode::Forbidden, "this action needs an admin")
+    }
+
+    /// An unexpected failure: logged with its cause chain, reported as an opaque 500.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error_chain(error), "internal error");
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    pub fn with_extra(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.extra = Some((key, value));
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let envelope = Envelope {
+            status: "error",
+            code: self.code.name(),
+            message: &self.message,
+            errors: self.errors.as_ref(),
+            extra: self.extra.iter().cloned().collect(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        response.json(envelope)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { fields } => {
+                let message = format!("{} already taken", fields.join(" and "));
+                let errors = fields
+                    .iter()
+                    .map(|field| {
+                        (
+                            field.to_string(),
+                            vec![format!("this {field} is already taken")],
+                        )
+                    })
+                    .collect();
+                Self {
+                    errors: Some(errors),
+                    ..Self::new(ErrorCode::Conflict, message)
+                }
+            }
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => {
+                tracing::error!(error = %error_chain(&error), "store unavailable");
+                Self::new(
+                    ErrorCode::StoreUnavailable,
+                    "the store is unavailable; retry shortly",
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<ReserveError> for ApiError {
+    fn from(error: ReserveError) -> Self {
+        let message = error.to_string();
+        match error {
+            ReserveError::InvalidQuantity => Self::field("quantity", message),
+            ReserveError::NotStarted => Self::new(ErrorCode::DealNotStarted, message),
+            ReserveError::Expired => Self::new(ErrorCode::DealExpired, message),
+            ReserveError::Closed => Self::new(ErrorCode::DealClosed, message),
+            ReserveError::SoldOut { available_units } => Self::new(ErrorCode::SoldOut, message)
+                .with_extra("available_units", available_units.into()),
+            ReserveError::LimitExceeded { limit, .. } => {
+                Self::new(ErrorCode::LimitExceeded, message)
+                    .with_extra("per_customer_limit", limit.into())
+            }
+        }
+    }
+}
+
+impl From<PlaceError> for ApiError {
+    fn from(error: PlaceError) -> Self {
+        match error {
+            PlaceError::Refused(refusal) => refusal.into(),
+            PlaceError::Overloaded => Self::new(ErrorCode::Overloaded, error.to_string()),
+            PlaceError::StoreFailed | PlaceError::ShuttingDown => Self::new(
+                ErrorCode::StoreUnavailable,
+                format!("{error}; nothing was charged or reserved"),
+            ),
+        }
+    }
+}
+
+impl From<ResizeError> for ApiError {
+    fn from(error: ResizeError) -> Self {
+        let mut conflict = Self::field("total_units", error.to_string());
+        conflict.code = ErrorCode::Conflict;
+        conflict.message = error.to_string();
+        conflict
+    }
+}

@@ -1,0 +1,440 @@
+//! The load loops. Closed loop: `connections` tasks, each sending its next request when its last
+//! one is answered. Open loop: requests start at fixed intervals whatever the server does, and
+//! each latency is measured from the request's *intended* start, so a stall shows up in the tail
+//! instead of silently slowing the load (coordinated omission).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use hdrhistogram::Histogram;
+
+use super::setup::{Plan, PlannedRequest};
+
+/// Requests one open-loop thread keeps in flight at most; past it, a due request is counted as
+/// `late` instead of piling up without bound in the generator.
+const OPEN_LOOP_IN_FLIGHT_MAX: usize = 20_000;
+/// Latencies are recorded in microseconds, up to a minute.
+const LATENCY_MAX_US: u64 = 60_000_000;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    Closed { connections: usize },
+    Open { rate_per_sec: u64 },
+}
+
+impl Load {
+    pub fn describe(&self) -> String {
+        match self {
+            Load::Closed { connections } => format!("closed loop, {connections} connections"),
+            Load::Open { rate_per_sec } => format!("open loop, {rate_per_sec} req/s"),
+        }
+    }
+}
+
+/// Answers by class.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Tally {
+    pub ok_2xx: u64,
+    pub conflict_409: u64,
+    pub rate_limited_429: u64,
+    pub overloaded_503: u64,
+    pub other: u64,
+    /// No answer (connection error or client time-out): the outcome is unknown.
+    pub no_answer: u64,
+    /// Open loop only: requests the generator could not start on time.
+    pub late: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.ok_2xx += other.ok_2xx;
+        self.conflict_409 += other.conflict_409;
+        self.rate_limited_429 += other.rate_limited_429;
+        self.overloaded_503 += other.overloaded_503;
+        self.other += other.other;
+        self.no_answer += other.no_answer;
+        self.late += other.late;
+    }
+
+    pub fn answered(&self) -> u64 {
+        self.ok_2xx + self.conflict_409 + self.rate_limited_429 + self.overloaded_503 + self.other
+    }
+}
+
+/// What happened to each deal's orders.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DealTally {
+    pub created: u64,
+    pub sold_out: u64,
+    pub no_answer: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct SecondBucket {
+    pub answered: u64,
+    pub ok_2xx: u64,
+}
+
+/// Everything a run recorded.
+pub struct RunResult {
+    pub elapsed: Duration,
+    pub tally: Tally,
+    /// Every request's latency, µs.
+    pub latency: Histogram<u64>,
+    /// Orders only, µs.
+    pub order_latency: Histogram<u64>,
+    pub per_second: Vec<SecondBucket>,
+    pub created_ids: Vec<i64>,
+    pub per_deal: Vec<DealTally>,
+    /// Offset of the last 201, for orders per second while selling.
+    pub last_created_at: Option<Duration>,
+}
+
+impl RunResult {
+    fn empty(deals: usize) -> Self {
+        Self {
+            elapsed: Duration::ZERO,
+            tally: Tally::default(),
+            latency: histogram(),
+            order_latency: histogram(),
+            per_second: Vec::new(),
+            created_ids: Vec::new(),
+            per_deal: vec![DealTally::default(); deals],
+            last_created_at: None,
+        }
+    }
+
+    fn merge(&mut self, other: RunResult) {
+        self.tally.add(&other.tally);
+        self.latency
+            .add(&other.latency)
+            .expect("same histogram bounds");
+        self.order_latency
+            .add(&other.order_latency)
+            .expect("same histogram bounds");
+        if self.per_second.len() < other.per_second.len() {
+            self.per_second
+                .resize(other.per_second.len(), SecondBucket::default());
+        }
+        for (mine, theirs) in self.per_second.iter_mut().zip(&other.per_second) {
+            mine.answered += theirs.answered;
+            mine.ok_2xx += theirs.ok_2xx;
+        }
+        self.created_ids.extend(other.created_ids);
+        for (mine, theirs) in self.per_deal.iter_mut().zip(&other.per_deal) {
+            mine.created += theirs.created;
+            mine.sold_out += theirs.sold_out;
+            mine.no_answer += theirs.no_answer;
+        }
+        self.last_created_at = self.last_created_at.max(other.last_created_at);
+    }
+
+    pub fn created(&self) -> u64 {
+        self.per_deal.iter().map(|deal| deal.created).sum()
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// Counters the progress line reads while the run goes on.
+#[derive(Default)]
+struct Progress {
+    sent: AtomicU64,
+    ok_2xx: AtomicU64,
+    conflict_409: AtomicU64,
+    status_5xx: AtomicU64,
+    other: AtomicU64,
+}
+
+/// One request's outcome.
+struct Outcome {
+    status: Option<u16>,
+    created_id: Option<i64>,
+    sold_out: bool,
+}
+
+/// Runs the plan for `duration` on `threads` generator threads and merges what they recorded.
+pub async fn run(
+    base: &str,
+    plan: &Plan,
+    load: Load,
+    duration: Duration,
+    threads: usize,
+) -> RunResult {
+    let threads = threads.max(1);
+    let progress = Arc::new(Progress::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let sequence = Arc::new(AtomicU64::new(0));
+    // The threads hand their results back over channels that this task awaits: blocking this
+    // thread in `join` would stall every socket registered with its runtime (an engine running
+    // in the same process keeps store connections there — seen as a hung Postgres commit).
+    let mut workers = Vec::new();
+    for thread in 0..threads {
+        let (base, plan, progress, sequence) = (
+            base.to_owned(),
+            plan.clone(),
+            progress.clone(),
+            sequence.clone(),
+        );
+        let share = match load {
+            Load::Closed { connections } => Load::Closed {
+                connections: split(connections, threads, thread),
+            },
+            Load::Open { rate_per_sec } => Load::Open {
+                rate_per_sec: split(rate_per_sec as usize, threads, thread) as u64,
+            },
+        };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let result = actix_web::rt::System::new().block_on(drive_thread(
+                base, plan, share, started, duration, sequence, progress,
+            ));
+            let _ = sender.send(result);
+        });
+        workers.push(receiver);
+    }
+    let ticker = {
+        let (progress, done) = (progress.clone(), done.clone());
+        std::thread::spawn(move || print_progress(&progress, &done, started))
+    };
+    let mut result = RunResult::empty(plan.deal_ids().len());
+    for worker in workers {
+        result.merge(worker.await.expect("a load thread panicked"));
+    }
+    done.store(true, Ordering::SeqCst);
+    let _ = actix_web::rt::task::spawn_blocking(move || ticker.join()).await;
+    result.elapsed = started.elapsed();
+    result
+}
+
+fn split(total: usize, parts: usize, index: usize) -> usize {
+    total / parts + usize::from(index < total % parts)
+}
+
+fn print_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
+    let mut last = (Instant::now(), 0u64);
+    while !done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(250));
+        if last.0.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let sent = progress.sent.load(Ordering::Relaxed);
+        let rate = (sent - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), sent);
+        eprint!(
+            "\r   {:>5.1} s  sent {sent:>9}  2xx {:>9}  409 {:>9}  5xx {:>7}  other {:>6}  {rate:>8.0} req/s   ",
+            started.elapsed().as_secs_f64(),
+            progress.ok_2xx.load(Ordering::Relaxed),
+            progress.conflict_409.load(Ordering::Relaxed),
+            progress.status_5xx.load(Ordering::Relaxed),
+            progress.other.load(Ordering::Relaxed),
+        );
+    }
+    eprintln!();
+}
+
+async fn drive_thread(
+    base: String,
+    plan: Plan,
+    load: Load,
+    started: Instant,
+    duration: Duration,
+    sequence: Arc<AtomicU64>,
+    progress: Arc<Progress>,
+) -> RunResult {
+    let connections = match load {
+        Load::Closed { connections } => connections,
+        Load::Open { .. } => OPEN_LOOP_IN_FLIGHT_MAX,
+    };
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connector(awc::Connector::new().limit(connections.max(1)))
+        .finish();
+    let recorder = Rc::new(RefCell::new(RunResult::empty(plan.deal_ids().len())));
+    let deadline = started + duration;
+    let context = Rc::new(Context {
+        client,
+        base,
+        plan,
+        started,
+        progress,
+        recorder: recorder.clone(),
+    });
+    match load {
+        Load::Closed { connections } => {
+            let mut tasks = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let (context, sequence) = (context.clone(), sequence.clone());
+                tasks.push(actix_web::rt::spawn(async move {
+                    while Instant::now() < deadline {
+                        let n = sequence.fetch_add(1, Ordering::Relaxed);
+                        let intended = Instant::now();
+                        context.send_and_record(n, intended).await;
+                    }
+                }));
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+        Load::Open { rate_per_sec } if rate_per_sec > 0 => {
+            let interval = Duration::from_secs_f64(1.0 / rate_per_sec as f64);
+            let in_flight = Rc::new(std::cell::Cell::new(0usize));
+            let mut tasks = Vec::new();
+            for i in 0u64.. {
+                let intended = started + interval.mul_f64(i as f64);
+                if intended >= deadline {
+                    break;
+                }
+                actix_web::rt::time::sleep_until(intended.into()).await;
+                if in_flight.get() >= OPEN_LOOP_IN_FLIGHT_MAX {
+                    context.recorder.borrow_mut().tally.late += 1;
+                    continue;
+                }
+                in_flight.set(in_flight.get() + 1);
+                let (context, in_flight, n) = (
+                    context.clone(),
+                    in_flight.clone(),
+                    sequence.fetch_add(1, Ordering::Relaxed),
+                );
+                tasks.push(actix_web::rt::spawn(async move {
+                    context.send_and_record(n, intended).await;
+                    in_flight.set(in_flight.get() - 1);
+                }));
+                if tasks.len() >= 4_096 {
+                    tasks.retain(|task| !task.is_finished());
+                }
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+        Load::Open { .. } => {}
+    }
+    drop(context);
+    Rc::try_unwrap(recorder)
+        .map(RefCell::into_inner)
+        .unwrap_or_else(|_| panic!("every load task finished"))
+}
+
+struct Context {
+    client: awc::Client,
+    base: String,
+    plan: Plan,
+    started: Instant,
+    progress: Arc<Progress>,
+    recorder: Rc<RefCell<RunResult>>,
+}
+
+impl Context {
+    async fn send_and_record(&self, sequence: u64, intended: Instant) {
+        let request = self.plan.request(sequence);
+        let deal_index = request.deal_index;
+        self.progress.sent.fetch_add(1, Ordering::Relaxed);
+        let outcome = send(&self.client, &self.base, request).await;
+        let now = Instant::now();
+        let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
+        let mut r = self.recorder.borrow_mut();
+        r.latency.saturating_record(latency_us.max(1));
+        if deal_index.is_some() {
+            r.order_latency.saturating_record(latency_us.max(1));
+        }
+        let second = (now - self.started).as_secs() as usize;
+        if r.per_second.len() <= second {
+            r.per_second.resize(second + 1, SecondBucket::default());
+        }
+        let (progress, tally) = (&self.progress, &mut r.tally);
+        match outcome.status {
+            None => tally.no_answer += 1,
+            Some(200..=299) => {
+                tally.ok_2xx += 1;
+                progress.ok_2xx.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(409) => {
+                tally.conflict_409 += 1;
+                progress.conflict_409.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(429) => tally.rate_limited_429 += 1,
+            Some(503) => {
+                tally.overloaded_503 += 1;
+                progress.status_5xx.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(_) => {
+                tally.other += 1;
+                progress.other.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if outcome.status.is_some() {
+            r.per_second[second].answered += 1;
+        }
+        if matches!(outcome.status, Some(200..=299)) {
+            r.per_second[second].ok_2xx += 1;
+        }
+        if let Some(index) = deal_index {
+            let deal = &mut r.per_deal[index];
+            match (outcome.status, outcome.created_id) {
+                (None, _) => deal.no_answer += 1,
+                (Some(201), Some(_)) => deal.created += 1,
+                _ if outcome.sold_out => deal.sold_out += 1,
+                _ => {}
+            }
+            if let Some(id) = outcome.created_id {
+                r.created_ids.push(id);
+                r.last_created_at = Some(now - self.started);
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Created {
+    id: i64,
+}
+
+async fn send(client: &awc::Client, base: &str, request: PlannedRequest<'_>) -> Outcome {
+    let url = format!("{base}{}", request.path);
+    let mut builder = match request.body {
+        Some(_) => client
+            .post(url)
+            .insert_header((CONTENT_TYPE, "application/json")),
+        None => client.get(url),
+    };
+    if let Some(authorization) = request.authorization {
+        builder = builder.insert_header((AUTHORIZATION, authorization));
+    }
+    let sent = match request.body {
+        Some(body) => builder.send_body(body).await,
+        None => builder.send().await,
+    };
+    let Ok(mut response) = sent else {
+        return Outcome {
+            status: None,
+            created_id: None,
+            sold_out: false,
+        };
+    };
+    let status = response.status().as_u16();
+    let Ok(body) = response.body().limit(1024 * 1024).await else {
+        return Outcome {
+            status: None,
+            created_id: None,
+            sold_out: false,
+        };
+    };
+    let created_id = (status == 201)
+        .then(|| serde_json::from_slice::<Created>(&body).ok().map(|c| c.id))
+        .flatten();
+    let sold_out = status == 409 && body.windows(10).any(|w| w == b"\"SOLD_OUT\"");
+    Outcome {
+        status: Some(status),
+        created_id,
+        sold_out,
+    }
+}

@@ -1,0 +1,322 @@
+//! The report: a table row per scenario on stderr, and `report.json` plus a self-contained
+//! `report.html` (SVG latency-percentile and throughput-over-time charts).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::drive::{Load, RunResult, SecondBucket, Tally};
+use super::verify::Verification;
+
+/// Quantiles drawn on the percentile chart, as "nines".
+const CURVE_QUANTILES: [f64; 9] = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999];
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        Self {
+            p50: ms(histogram.value_at_quantile(0.5)),
+            p90: ms(histogram.value_at_quantile(0.9)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p99_9: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub scenario: String,
+    pub load: String,
+    /// Open loop: the arrival rate asked for.
+    pub offered_rate: Option<f64>,
+    pub duration_secs: f64,
+    /// Answered requests per second.
+    pub achieved_rate: f64,
+    pub tally: Tally,
+    pub latency_ms: Percentiles,
+    pub order_latency_ms: Option<Percentiles>,
+    pub orders_created: u64,
+    /// 201s per second while the deal(s) sold.
+    pub orders_per_sec: f64,
+    /// 409s per second (the sold-out storm's figure).
+    pub rejections_per_sec: f64,
+    /// The scenario's own figure (orders/s; rejections/s for the storm; req/s otherwise)
+    /// over the baseline's req/s of the same run.
+    pub ratio_to_baseline: Option<f64>,
+    pub per_second: Vec<SecondBucket>,
+    /// (quantile, ms) points of the latency curve.
+    pub latency_curve: Vec<(f64, f64)>,
+    pub verification: Verification,
+}
+
+impl ScenarioReport {
+    pub fn new(
+        scenario: &str,
+        load: Load,
+        result: &RunResult,
+        verification: Verification,
+        baseline_rate: Option<f64>,
+    ) -> Self {
+        let elapsed = result.elapsed.as_secs_f64().max(1e-9);
+        let achieved_rate = result.tally.answered() as f64 / elapsed;
+        let orders_created = result.created();
+        let selling_secs = result
+            .last_created_at
+            .map_or(elapsed, |at| at.as_secs_f64().max(1e-3));
+        let orders_per_sec = orders_created as f64 / selling_secs;
+        let rejections_per_sec = result.tally.conflict_409 as f64 / elapsed;
+        let own_figure = match scenario {
+            "hot-deal" | "many-deals" => orders_per_sec,
+            "sold-out-storm" => rejections_per_sec,
+            _ => achieved_rate,
+        };
+        let latency_curve = CURVE_QUANTILES
+            .iter()
+            .map(|q| (*q, result.latency.value_at_quantile(*q) as f64 / 1_000.0))
+            .chain(std::iter::once((
+                1.0,
+                result.latency.max() as f64 / 1_000.0,
+            )))
+            .collect();
+        Self {
+            scenario: scenario.to_owned(),
+            load: load.describe(),
+            offered_rate: match load {
+                Load::Open { rate_per_sec } => Some(rate_per_sec as f64),
+                Load::Closed { .. } => None,
+            },
+            duration_secs: elapsed,
+            achieved_rate,
+            tally: result.tally,
+            latency_ms: Percentiles::of(&result.latency),
+            order_latency_ms: (!result.order_latency.is_empty())
+                .then(|| Percentiles::of(&result.order_latency)),
+            orders_created,
+            orders_per_sec,
+            rejections_per_sec,
+            ratio_to_baseline: baseline_rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| own_figure / rate),
+            per_second: result.per_second.clone(),
+            latency_curve,
+            verification,
+        }
+    }
+
+    /// One row of the table on stderr (with the header before the first).
+    pub fn print_row(&self, header: bool) {
+        if header {
+            eprintln!(
+                "{:<15} {:<28} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>6} {}",
+                "scenario",
+                "load",
+                "req/s",
+                "2xx",
+                "409",
+                "429",
+                "503",
+                "lost",
+                "p50ms",
+                "p90ms",
+                "p99ms",
+                "p99.9ms",
+                "max ms",
+                "orders/s",
+                "ratio",
+                "verified"
+            );
+        }
+        let t = &self.tally;
+        let l = &self.latency_ms;
+        eprintln!(
+            "{:<15} {:<28} {:>9.0} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.1} {:>9.0} {:>6} {}",
+            self.scenario,
+            self.load,
+            self.achieved_rate,
+            t.ok_2xx,
+            t.conflict_409,
+            t.rate_limited_429,
+            t.overloaded_503,
+            t.no_answer + t.late,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p99_9,
+            l.max,
+            self.orders_per_sec,
+            self.ratio_to_baseline
+                .map_or("-".to_owned(), |r| format!("{r:.2}")),
+            if self.verification.passed {
+                "ok".to_owned()
+            } else {
+                format!("FAILED: {}", self.verification.failures.join("; "))
+            }
+        );
+        for check in &self.verification.checks {
+            eprintln!("{:<15} ✓ {check}", "");
+        }
+    }
+}
+
+/// Writes `report.json` and `report.html` into `dir`.
+pub fn write_files(dir: &Path, reports: &[ScenarioReport]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(reports).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("report.json"), json)?;
+    std::fs::write(dir.join("report.html"), html(reports))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn html(reports: &[ScenarioReport]) -> String {
+    let mut page = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Topkart load bench</title><style>\
+         body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}\
+         .fail{color:#b00}.ok{color:#070}svg{border:1px solid #ddd;margin:8px 16px 8px 0;background:#fff}</style></head><body>\
+         <h1>Topkart load bench</h1><table><tr><th>scenario</th><th>load</th><th>req/s</th><th>2xx</th><th>409</th><th>429</th>\
+         <th>503</th><th>lost</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>orders/s</th>\
+         <th>ratio to baseline</th><th>verified</th></tr>",
+    );
+    for r in reports {
+        let (t, l) = (&r.tally, &r.latency_ms);
+        let verdict = if r.verification.passed {
+            "<span class=ok>ok</span>".to_owned()
+        } else {
+            format!(
+                "<span class=fail>FAILED: {}</span>",
+                escape(&r.verification.failures.join("; "))
+            )
+        };
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
+             <td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
+            r.scenario,
+            escape(&r.load),
+            r.achieved_rate,
+            t.ok_2xx,
+            t.conflict_409,
+            t.rate_limited_429,
+            t.overloaded_503,
+            t.no_answer + t.late,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p99_9,
+            l.max,
+            r.orders_per_sec,
+            r.ratio_to_baseline
+                .map_or("-".into(), |x| format!("{x:.2}")),
+            verdict
+        );
+    }
+    page.push_str("</table>");
+    for r in reports {
+        let _ = write!(page, "<h2>{} — {}</h2>", r.scenario, escape(&r.load));
+        page.push_str(&percentile_chart(&r.latency_curve));
+        page.push_str(&throughput_chart(&r.per_second));
+        let _ = write!(
+            page,
+            "<ul>{}</ul>",
+            r.verification
+                .checks
+                .iter()
+                .map(|c| format!("<li>{}</li>", escape(c)))
+                .collect::<String>()
+        );
+    }
+    page.push_str("</body></html>");
+    page
+}
+
+const WIDTH: f64 = 520.0;
+const HEIGHT: f64 = 260.0;
+const MARGIN: f64 = 44.0;
+
+/// Latency against percentile, the percentile axis in "nines" (log of 1/(1-q)).
+fn percentile_chart(curve: &[(f64, f64)]) -> String {
+    let nines = |q: f64| (1.0 / (1.0 - q.min(0.99999))).log10();
+    let max_ms = curve.iter().map(|(_, ms)| *ms).fold(0.001, f64::max);
+    let x = |q: f64| MARGIN + nines(q) / 5.0 * (WIDTH - 2.0 * MARGIN);
+    let y = |ms: f64| HEIGHT - MARGIN - ms / max_ms * (HEIGHT - 2.0 * MARGIN);
+    let points: Vec<String> = curve
+        .iter()
+        .map(|(q, ms)| format!("{:.1},{:.1}", x(*q), y(*ms)))
+        .collect();
+    let mut svg = format!(
+        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"{MARGIN}\" y=\"18\">latency (ms) by percentile</text>"
+    );
+    for (label, q) in [
+        ("0", 0.0),
+        ("90", 0.9),
+        ("99", 0.99),
+        ("99.9", 0.999),
+        ("99.99", 0.9999),
+        ("99.999", 0.99999),
+    ] {
+        let _ = write!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{MARGIN}\" y2=\"{1}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{2}\" font-size=\"10\" text-anchor=\"middle\">{label}</text>",
+            x(q),
+            HEIGHT - MARGIN,
+            HEIGHT - MARGIN + 14.0
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"4\" y=\"{MARGIN}\" font-size=\"10\">{max_ms:.1}</text><text x=\"4\" y=\"{}\" font-size=\"10\">0</text>",
+        HEIGHT - MARGIN
+    );
+    let _ = write!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"2\" points=\"{}\"/></svg>",
+        points.join(" ")
+    );
+    svg
+}
+
+/// Answers per second (grey) and 2xx per second (green).
+fn throughput_chart(seconds: &[SecondBucket]) -> String {
+    let max = seconds.iter().map(|s| s.answered).max().unwrap_or(1).max(1) as f64;
+    let bar = (WIDTH - 2.0 * MARGIN) / seconds.len().max(1) as f64;
+    let mut svg = format!(
+        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"{MARGIN}\" y=\"18\">answers per second (green: 2xx), peak {max:.0}</text>"
+    );
+    for (i, s) in seconds.iter().enumerate() {
+        let h = |n: u64| n as f64 / max * (HEIGHT - 2.0 * MARGIN);
+        let x = MARGIN + i as f64 * bar;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ccc\"/>",
+            HEIGHT - MARGIN - h(s.answered),
+            (bar - 1.0).max(1.0),
+            h(s.answered)
+        );
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#3a3\"/>",
+            HEIGHT - MARGIN - h(s.ok_2xx),
+            (bar - 1.0).max(1.0),
+            h(s.ok_2xx)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}

@@ -1,0 +1,122 @@
+//! The HTTP routes: `/api/v1/…`, the operations endpoints, and the original Topkart paths.
+
+pub mod auth;
+pub mod compat;
+pub mod deals;
+pub mod openapi;
+pub mod ops;
+pub mod orders;
+pub mod page;
+pub mod users;
+
+use actix_web::{HttpRequest, web};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The routes. One resource per path with its methods, and the order path first: actix tries
+/// resources in registration order, and each dynamic path it passes costs a regex match
+/// (measured on the order path's profile).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/livez", "GET").route(web::get().to(ops::livez)))
+        .service(resource("/readyz", "GET").route(web::get().to(ops::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(ops::metrics)))
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    resource("/orders", "POST, GET")
+                        .route(web::post().to(orders::place))
+                        .route(web::get().to(orders::list)),
+                )
+                .service(
+                    resource("/deals", "GET, POST")
+                        .route(web::get().to(deals::list))
+                        .route(web::post().to(deals::create)),
+                )
+                .service(
+                    resource("/deals/{id}", "GET, PUT, PATCH")
+                        .route(web::get().to(deals::get))
+                        .route(web::put().to(deals::update))
+                        .route(web::patch().to(deals::update)),
+                )
+                .service(resource("/orders/{id}", "GET").route(web::get().to(orders::get)))
+                .service(
+                    resource("/orders/{id}/cancel", "POST").route(web::post().to(orders::cancel)),
+                )
+                .service(
+                    resource("/orders/{id}/status", "PATCH")
+                        .route(web::patch().to(orders::set_status)),
+                )
+                .service(resource("/deals/{id}/close", "POST").route(web::post().to(deals::close)))
+                .service(resource("/deals/{id}/open", "POST").route(web::post().to(deals::open)))
+                .service(resource("/users", "POST").route(web::post().to(users::create)))
+                .service(resource("/users/me", "GET").route(web::get().to(users::me)))
+                .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
+                .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
+                .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document))),
+        )
+        .service(
+            web::scope("/topkart")
+                .service(
+                    resource("/create/update/deals/", "POST, PUT")
+                        .route(web::post().to(compat::create_deal))
+                        .route(web::put().to(compat::update_deal)),
+                )
+                .service(
+                    resource("/create/users/", "POST").route(web::post().to(compat::create_user)),
+                )
+                .service(
+                    resource("/update/order_status/", "PUT")
+                        .route(web::put().to(compat::update_order_status)),
+                )
+                .service(
+                    resource("/get/active/deals/", "GET")
+                        .route(web::get().to(compat::active_deals)),
+                )
+                .service(
+                    resource("/place/order/", "POST").route(web::post().to(compat::place_order)),
+                )
+                .service(
+                    resource("/check/order_status/", "GET")
+                        .route(web::get().to(compat::check_order_status)),
+                ),
+        );
+}
+
+/// A resource whose unsupported methods answer 405 in the envelope, with the `Allow` header
+/// listing `allow` (RFC 9110 requires it).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        let refusal = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed on {}", req.method(), req.path()),
+        );
+        let mut response = actix_web::ResponseError::error_response(&refusal);
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    }))
+}
+
+/// Unknown paths and methods, in the envelope.
+pub async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// The client's address as the socket sees it (forwarding headers are not trusted).
+pub fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |address| address.ip().to_string())
+}
+
+/// Parses an id from the path; a non-integer id names nothing that exists.
+pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(what))
+}

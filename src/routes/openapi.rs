@@ -1,0 +1,240 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated with utoipa from the request
+//! and response types the handlers use. The operations are declared here, one function per
+//! route, so the whole contract reads in one place; `tests/api/openapi.rs` checks that every
+//! route of API.md is in it.
+
+// The operation functions exist only to carry their `#[utoipa::path]`; nothing calls them.
+#![allow(dead_code)]
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
+use crate::routes::deals::{CreateDeal, UpdateDeal};
+use crate::routes::orders::{PlaceOrderRequest, StatusChange};
+use crate::routes::users::CreateUser;
+use crate::wire::{DealView, OrderView, Page, UserView};
+
+/// The error envelope every failure is reported in.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always `error`.
+    pub status: String,
+    /// One of the API's error codes, e.g. `SOLD_OUT`.
+    pub code: String,
+    pub message: String,
+    /// Field name → problems, for validation failures.
+    pub errors: Option<std::collections::HashMap<String, Vec<String>>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderStatusView {
+    pub order_id: i64,
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Topkart", version = "1", description = "Flash-sale (lightning deal) engine. Money is a two-decimal string; instants are RFC 3339 UTC."),
+    modifiers(&BearerAuth),
+    paths(
+        create_user, me, login, refresh,
+        create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
+        place_order, list_orders, get_order, cancel_order, set_order_status,
+        livez, readyz, metrics, openapi_json,
+        compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
+        compat_active_deals, compat_place_order, compat_check_order_status,
+    ),
+    components(schemas(ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health))
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+// ---- users and auth --------------------------------------------------------------------------
+
+/// Register a customer (anyone) or an admin (admin token).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, security((), ("bearer" = [])),
+    responses((status = 201, body = UserView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 409, description = "username or email taken", body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)))]
+fn create_user() {}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope)))]
+fn me() {}
+
+/// Log in with a username or email and a password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 400, body = ErrorEnvelope), (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)))]
+fn login() {}
+
+/// Trade a refresh token for a new pair; the old refresh token stops working.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 400, body = ErrorEnvelope), (status = 401, description = "INVALID_TOKEN", body = ErrorEnvelope)))]
+fn refresh() {}
+
+// ---- deals -----------------------------------------------------------------------------------
+
+/// Create a deal (admin).
+#[utoipa::path(post, path = "/api/v1/deals", tag = "deals", request_body = CreateDeal, security(("bearer" = [])),
+    responses((status = 201, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+fn create_deal() {}
+
+/// Active, unexpired deals (ACTIVE or SOLD_OUT); admins may filter with `status` (or `all`).
+#[utoipa::path(get, path = "/api/v1/deals", tag = "deals", security((), ("bearer" = [])),
+    params(("status" = Option<String>, Query, description = "admins: SCHEDULED, ACTIVE, SOLD_OUT, EXPIRED, CLOSED or all"),
+        ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<DealView>), (status = 400, body = ErrorEnvelope)))]
+fn list_deals() {}
+
+/// One deal, in any status.
+#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)),
+    responses((status = 200, body = DealView), (status = 404, body = ErrorEnvelope)))]
+fn get_deal() {}
+
+/// Change any field of a deal (admin); units may not drop below what is sold.
+#[utoipa::path(put, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)), request_body = UpdateDeal, security(("bearer" = [])),
+    responses((status = 200, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn put_deal() {}
+
+/// Change some fields of a deal (admin); same rules as PUT.
+#[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)), request_body = UpdateDeal, security(("bearer" = [])),
+    responses((status = 200, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn patch_deal() {}
+
+/// Close a deal now (admin).
+#[utoipa::path(post, path = "/api/v1/deals/{id}/close", tag = "deals", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn close_deal() {}
+
+/// Reopen a closed deal inside its window (admin).
+#[utoipa::path(post, path = "/api/v1/deals/{id}/open", tag = "deals", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, description = "DEAL_EXPIRED", body = ErrorEnvelope)))]
+fn open_deal() {}
+
+// ---- orders ----------------------------------------------------------------------------------
+
+/// Place an order (customer); answered only once the order is durably stored.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = PlaceOrderRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "same key + same body within 24 h → the first answer")),
+    responses((status = 201, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "SOLD_OUT, DEAL_NOT_STARTED, DEAL_EXPIRED, DEAL_CLOSED, LIMIT_EXCEEDED, IDEMPOTENCY_IN_PROGRESS", body = ErrorEnvelope),
+        (status = 422, description = "IDEMPOTENCY_MISMATCH", body = ErrorEnvelope),
+        (status = 503, description = "OVERLOADED or STORE_UNAVAILABLE, with Retry-After", body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)))]
+fn place_order() {}
+
+/// Orders, newest first: a customer's own, or all for admins.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
+    params(("status" = Option<String>, Query), ("deal_id" = Option<i64>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<OrderView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
+fn list_orders() {}
+
+/// One order (owner or admin; 404 for anyone else).
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn get_order() {}
+
+/// Cancel an order; its units go back to the deal at once, once.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
+fn cancel_order() {}
+
+/// Change an order's status (admin): OPEN→APPROVED, OPEN→CANCELLED, APPROVED→FULFILLED, APPROVED→CANCELLED.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path)), request_body = StatusChange, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
+fn set_order_status() {}
+
+// ---- operations ------------------------------------------------------------------------------
+
+/// 200 while the process lives.
+#[utoipa::path(get, path = "/livez", tag = "operations", responses((status = 200, body = Health)))]
+fn livez() {}
+
+/// 200 when the store answers and the writer runs; 503 otherwise and while draining.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = ErrorEnvelope)))]
+fn readyz() {}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+fn metrics() {}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3 document")))]
+fn openapi_json() {}
+
+// ---- the original Topkart paths --------------------------------------------------------------
+
+/// = POST /api/v1/users.
+#[utoipa::path(post, path = "/topkart/create/users/", tag = "compat", request_body = CreateUser, security((), ("bearer" = [])),
+    responses((status = 201, body = UserView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)))]
+fn compat_create_user() {}
+
+/// Create a deal (admin).
+#[utoipa::path(post, path = "/topkart/create/update/deals/", tag = "compat", request_body = CreateDeal, security(("bearer" = [])),
+    responses((status = 201, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+fn compat_create_deal() {}
+
+/// Update the deal named by `id` (or `deal_id`) in the body (admin).
+#[utoipa::path(put, path = "/topkart/create/update/deals/", tag = "compat", request_body = UpdateDeal, security(("bearer" = [])),
+    responses((status = 200, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn compat_update_deal() {}
+
+/// `{order_id, status}` → change an order's status (admin).
+#[utoipa::path(put, path = "/topkart/update/order_status/", tag = "compat", request_body = StatusChange, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn compat_update_order_status() {}
+
+/// = GET /api/v1/deals.
+#[utoipa::path(get, path = "/topkart/get/active/deals/", tag = "compat",
+    params(("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<DealView>), (status = 400, body = ErrorEnvelope)))]
+fn compat_active_deals() {}
+
+/// `{deal_id, quantity, customer_id?}`; a `customer_id` other than the caller's is 403.
+#[utoipa::path(post, path = "/topkart/place/order/", tag = "compat", request_body = PlaceOrderRequest, security(("bearer" = [])),
+    responses((status = 201, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)))]
+fn compat_place_order() {}
+
+/// `?order_id=` → `{order_id, status}` (owner or admin).
+#[utoipa::path(get, path = "/topkart/check/order_status/", tag = "compat", security(("bearer" = [])), params(("order_id" = i64, Query)),
+    responses((status = 200, body = OrderStatusView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn compat_check_order_status() {}

@@ -1,0 +1,67 @@
+//! `/livez`, `/readyz`, `/metrics`.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::HttpResponse;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::State;
+
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when not draining, the store answers and the order writer runs.
+pub async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::new(ErrorCode::Overloaded, "shutting down"));
+    }
+    if !state.engine.writer_running() {
+        return Err(ApiError::new(
+            ErrorCode::StoreUnavailable,
+            "the order writer is not running",
+        ));
+    }
+    if let Err(error) = state.store.ping().await {
+        tracing::warn!(error = %crate::store::error_chain(&error), "readiness: store does not answer");
+        return Err(ApiError::new(
+            ErrorCode::StoreUnavailable,
+            "the store does not answer",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "store": state.store.backend_name(), "deals": state.engine.registry().len()})))
+}
+
+/// Prometheus text format. The writer's counters are copied in at scrape time.
+pub async fn metrics(state: State) -> HttpResponse {
+    let stats = state.engine.writer_stats();
+    let gauge = |name: &'static str, value: u64| metrics::gauge!(name).set(value as f64);
+    gauge(
+        "topkart_writer_batches_committed",
+        stats.batches_committed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "topkart_writer_orders_committed",
+        stats.orders_committed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "topkart_writer_batches_failed",
+        stats.batches_failed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "topkart_writer_orders_failed",
+        stats.orders_failed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "topkart_writer_orders_refused_queue_full",
+        stats.orders_refused_queue_full.load(Ordering::Relaxed),
+    );
+    gauge(
+        "topkart_writer_largest_batch",
+        stats.largest_batch.load(Ordering::Relaxed),
+    );
+    gauge("topkart_live_deals", state.engine.registry().len() as u64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

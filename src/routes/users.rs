@@ -1,0 +1,171 @@
+//! `POST /users`, `GET /users/me`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, MaybeCaller, Role};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::json::JsonBody;
+use crate::rate_limit::Kind;
+use crate::state::State;
+use crate::store::NewUser;
+use crate::wire::UserView;
+
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUser {
+    /// 3–150 characters: letters, digits and `_ . @ + -`.
+    pub username: String,
+    pub email: String,
+    /// 8–128 characters. Never returned, never logged.
+    pub password: String,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// `customer` (anyone may register) or `admin` (needs an admin's token). Default: customer.
+    #[serde(default = "customer")]
+    #[schema(value_type = String, example = "customer")]
+    pub user_type: UserType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserType {
+    Customer,
+    Admin,
+}
+
+fn customer() -> UserType {
+    UserType::Customer
+}
+
+impl CreateUser {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut errors = FieldErrors::new();
+        let mut fail = |field: &str, problem: &str| {
+            errors
+                .entry(field.to_owned())
+                .or_default()
+                .push(problem.to_owned())
+        };
+        let username_ok = (3..=150).contains(&self.username.chars().count())
+            && self
+                .username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.@+-".contains(c));
+        if !username_ok {
+            fail(
+                "username",
+                "must be 3–150 characters: letters, digits and _ . @ + -",
+            );
+        }
+        let email = self.email.trim();
+        let email_ok = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+            && !email.contains(char::is_whitespace);
+        if !email_ok {
+            fail("email", "must be an email address");
+        }
+        let length = self.password.chars().count();
+        if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&length) {
+            fail(
+                "password",
+                &format!("must be {PASSWORD_MIN_CHARS}–{PASSWORD_MAX_CHARS} characters"),
+            );
+        }
+        if let Some(phone) = &self.phone_number {
+            let digits = phone.chars().filter(char::is_ascii_digit).count();
+            if !(6..=20).contains(&digits)
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+            {
+                fail("phone_number", "must be a phone number (6–20 digits)");
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// Creates a user; an admin only for an admin caller.
+pub async fn create_user(
+    state: &State,
+    caller: Option<Caller>,
+    input: CreateUser,
+    address: &str,
+) -> Result<UserView, ApiError> {
+    state.limits.attempt(
+        Kind::RegistrationPerAddress,
+        address,
+        actors::clock::now_ms(),
+    )?;
+    if input.user_type == UserType::Admin {
+        match caller {
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "creating an admin needs an admin's token",
+                ));
+            }
+            Some(caller) if !caller.is_admin() => return Err(ApiError::forbidden()),
+            Some(_) => {}
+        }
+    }
+    input.validate()?;
+    let role = match input.user_type {
+        UserType::Customer => Role::Customer,
+        UserType::Admin => Role::Admin,
+    };
+    let password_hash = state.hash_password(input.password).await?;
+    let user = NewUser {
+        username: input.username,
+        email: input.email.trim().to_lowercase(),
+        phone_number: input.phone_number,
+        password_hash,
+        user_type: role.as_str().to_owned(),
+    };
+    let created = state
+        .store
+        .create_user(&user, actors::clock::now_ms())
+        .await?;
+    tracing::info!(user_id = created.id, user_type = %created.user_type, "user created");
+    Ok(UserView::from(&created))
+}
+
+pub async fn create(
+    state: State,
+    req: actix_web::HttpRequest,
+    caller: MaybeCaller,
+    JsonBody(input): JsonBody<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let user = create_user(
+        &state,
+        caller.0,
+        input,
+        &crate::routes::client_address(&req),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+pub async fn me(state: State, caller: Caller) -> Result<web::Json<UserView>, ApiError> {
+    let user = state
+        .store
+        .user_by_id(caller.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidToken, "the token's user no longer exists")
+        })?;
+    Ok(web::Json(UserView::from(&user)))
+}

@@ -1,0 +1,115 @@
+//! Row types as both backends return them, and their conversion into the engine's records.
+
+use actors::deal::{DealRecord, Recurrence};
+use actors::journal::{OrderRecord, OrderStatus};
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub phone_number: Option<String>,
+    pub password_hash: String,
+    pub user_type: String,
+    pub created_at: i64,
+}
+
+/// A user as the service sees it: never with the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub phone_number: Option<String>,
+    pub user_type: String,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            phone_number: row.phone_number,
+            user_type: row.user_type,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DealRow {
+    pub id: i64,
+    pub product_name: String,
+    pub actual_price: i64,
+    pub final_price: i64,
+    pub total_units: i64,
+    pub available_units: i64,
+    pub starts_at: i64,
+    pub expires_at: i64,
+    pub per_customer_limit: Option<i64>,
+    pub closed: bool,
+    pub recurrence: String,
+    pub round: i64,
+    pub rearmed_day: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl DealRow {
+    pub fn into_record(self) -> DealRecord {
+        DealRecord {
+            id: self.id,
+            product_name: self.product_name,
+            actual_price: self.actual_price,
+            final_price: self.final_price,
+            total_units: self.total_units,
+            available_units: self.available_units,
+            starts_at: self.starts_at,
+            expires_at: self.expires_at,
+            per_customer_limit: self.per_customer_limit,
+            closed: self.closed,
+            // The column's CHECK constraint admits only the two values.
+            recurrence: Recurrence::parse(&self.recurrence).unwrap_or(Recurrence::None),
+            round: self.round,
+            rearmed_day: self.rearmed_day,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct OrderRow {
+    pub id: i64,
+    pub deal_id: i64,
+    pub round: i64,
+    pub customer_id: i64,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total_price: i64,
+    pub status: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl OrderRow {
+    pub fn into_record(self) -> OrderRecord {
+        OrderRecord {
+            id: self.id,
+            deal_id: self.deal_id,
+            round: self.round,
+            customer_id: self.customer_id,
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            total_price: self.total_price,
+            // The column's CHECK constraint admits only the four values.
+            status: OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Open),
+            idempotency_key: self.idempotency_key,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}

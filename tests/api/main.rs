@@ -1,0 +1,15 @@
+//! The API suite: every test runs against a real server over real HTTP, once on SQLite and once
+//! on Postgres (`on_both_stores!`), each with a fresh store of its own.
+
+mod engine_process;
+mod helpers;
+
+mod burst;
+mod compat;
+mod deals;
+mod limits;
+mod openapi;
+mod orders;
+mod process;
+mod security;
+mod validation;

@@ -1,0 +1,507 @@
+//! The fault suite: a burst against a real engine process while a fault is injected, every
+//! request recorded in a history (invoked → ok / definite failure / unknown), then checked:
+//!
+//! - ok orders ≤ units, and the store never holds more units than the deal has;
+//! - every ok order exists afterwards;
+//! - no order exists for a definite failure (stored ≤ ok + unknown);
+//! - conservation for the deal;
+//! - no customer holds more units than the deal's per-customer limit.
+//!
+//! Faults: SIGKILL at a seeded moment (several seeds), SIGSTOP for 2 s then SIGCONT, Postgres
+//! stopped mid-burst and started again, the SQLite store made unwritable (a full disk), Redis
+//! stopped. Each run prints its history and verdict; `TOPKART_FAULT_SEED=n` replays
+//! one SIGKILL seed. The faults run one at a time: a Postgres restart touches the shared server.
+
+#[path = "api/engine_process.rs"]
+#[allow(dead_code)]
+mod engine_process;
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use engine_process::{Engine, Outcome, Unanswered, fire, scenario, scenario_with_limit};
+use helpers::{Backend, TestStore};
+use tokio::sync::mpsc::UnboundedReceiver;
+use topkart::store::Store;
+
+/// One fault at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const UNITS: i64 = 300;
+const BURST: usize = 600;
+const BUYERS: usize = 30;
+/// 30 buyers × 15 > 300 units: the deal still sells out, and the limit refuses the bots.
+const PER_CUSTOMER_LIMIT: i64 = 15;
+/// The first few buyers are bots: each sends this many times as many orders as a person.
+const BOTS: usize = 5;
+const BOT_REPEAT: usize = 5;
+
+/// The standard fault scenario: `UNITS` units, `PER_CUSTOMER_LIMIT` per customer, and the
+/// tokens to fire with, in which every bot appears `BOT_REPEAT` times — so a burst makes the
+/// bots run into the limit before the deal sells out, and the checker has a limit to check.
+async fn limited_scenario(engine: &Engine) -> (i64, Vec<String>) {
+    let (deal_id, buyers) =
+        scenario_with_limit(engine, UNITS, BUYERS, Some(PER_CUSTOMER_LIMIT)).await;
+    let mut tokens = Vec::new();
+    for (i, token) in buyers.into_iter().enumerate() {
+        let copies = if i < BOTS { BOT_REPEAT } else { 1 };
+        tokens.extend(std::iter::repeat_n(token, copies));
+    }
+    (deal_id, tokens)
+}
+
+/// What the clients saw.
+#[derive(Debug, Default)]
+struct History {
+    ok: Vec<i64>,
+    definite_failures: usize,
+    unknown: usize,
+    /// Of the unknown: no answer within the client's timeout (a hang).
+    timed_out: usize,
+    /// Definite failures by status and error code, e.g. `503 STORE_UNAVAILABLE`.
+    failures_by_kind: BTreeMap<String, usize>,
+}
+
+impl History {
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Ok((StatusCode::CREATED, body)) => self
+                .ok
+                .push(body["id"].as_i64().expect("a 201 names its order")),
+            Ok((status, body)) => {
+                self.definite_failures += 1;
+                let code = body["code"].as_str().unwrap_or("(no envelope)");
+                *self
+                    .failures_by_kind
+                    .entry(format!("{} {code}", status.as_u16()))
+                    .or_default() += 1;
+            }
+            Err(unanswered) => {
+                self.unknown += 1;
+                if unanswered == Unanswered::TimedOut {
+                    self.timed_out += 1;
+                }
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: History) {
+        self.ok.extend(other.ok);
+        self.definite_failures += other.definite_failures;
+        self.unknown += other.unknown;
+        self.timed_out += other.timed_out;
+        for (kind, count) in other.failures_by_kind {
+            *self.failures_by_kind.entry(kind).or_default() += count;
+        }
+    }
+
+    async fn record_n(&mut self, outcomes: &mut UnboundedReceiver<Outcome>, n: usize) {
+        for _ in 0..n {
+            match outcomes.recv().await {
+                Some(outcome) => self.record(outcome),
+                None => return,
+            }
+        }
+    }
+
+    async fn record_rest(&mut self, outcomes: &mut UnboundedReceiver<Outcome>) {
+        while let Some(outcome) = outcomes.recv().await {
+            self.record(outcome);
+        }
+    }
+}
+
+/// Checks the history against the store; prints it and the verdict; panics on a violation.
+async fn check(label: &str, store: &TestStore, deal_id: i64, units: i64, history: &History) {
+    let db = Store::connect(&store.url, 1).await.expect("store");
+    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
+    let deal = db.load_deal(deal_id).await.expect("store").expect("deal");
+    let over_limit = deal.record.per_customer_limit.map_or(0, |limit| {
+        deal.units_by_customer
+            .values()
+            .filter(|units| **units > limit)
+            .count()
+    });
+    let mut lost = 0;
+    for id in &history.ok {
+        if db.order_by_id(*id).await.expect("store").is_none() {
+            lost += 1;
+        }
+    }
+    db.close().await;
+    let requests = history.ok.len() + history.definite_failures + history.unknown;
+    let oversold =
+        (stock.units_held - stock.total_units).max(0) + (history.ok.len() as i64 - units).max(0);
+    let phantom = (stock.orders_held - (history.ok.len() + history.unknown) as i64).max(0);
+    let verdict =
+        lost == 0 && oversold == 0 && phantom == 0 && over_limit == 0 && stock.conserved();
+    // Straight to stderr, past the test harness's capture: CI's log shows every verdict.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{label}: requests {requests}, ok {}, definite failures {} {:?}, unknown {}, stored {}, \
+         units {}, lost {lost}, oversold {oversold}, stored for definite failures {phantom}, \
+         customers over their limit {over_limit}, conserved {} → {}",
+        history.ok.len(),
+        history.definite_failures,
+        history.failures_by_kind,
+        history.unknown,
+        stock.orders_held,
+        stock.total_units,
+        stock.conserved(),
+        if verdict { "PASS" } else { "FAIL" }
+    );
+    assert!(
+        verdict,
+        "{label}: the history violates the engine's promises ({stock:?})"
+    );
+}
+
+fn signal(engine: &Engine, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &engine.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name}");
+}
+
+/// SIGKILL after a seeded number of answers, restart, burst again: the combined history holds.
+async fn sigkill_at_a_seeded_moment(backend: Backend, seed: u64) {
+    let store = TestStore::create(backend).await;
+    let mut engine = Engine::start(&store);
+    let (deal_id, tokens) = limited_scenario(&engine).await;
+    let answers_before_kill = 5 + (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % 120;
+    let mut history = History::default();
+    let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
+    history.record_n(&mut outcomes, answers_before_kill).await;
+    engine.child.kill().expect("SIGKILL");
+    let _ = engine.child.wait();
+    history.record_rest(&mut outcomes).await;
+    drop(engine);
+
+    let engine = Engine::start(&store);
+    let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
+    history.record_rest(&mut outcomes).await;
+    drop(engine);
+    check(
+        &format!("fault=sigkill seed={seed} after={answers_before_kill} store={backend:?}"),
+        &store,
+        deal_id,
+        UNITS,
+        &history,
+    )
+    .await;
+    store.remove().await;
+}
+
+async fn sigkill_seeds(backend: Backend) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let seeds: Vec<u64> = match std::env::var("TOPKART_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(seed) => vec![seed],
+        None => vec![1, 2, 3],
+    };
+    for seed in seeds {
+        sigkill_at_a_seeded_moment(backend, seed).await;
+    }
+}
+
+/// SIGSTOP for two seconds mid-burst, then SIGCONT: everything in flight is answered and holds.
+async fn sigstop_then_sigcont(backend: Backend) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = TestStore::create(backend).await;
+    let engine = Engine::start(&store);
+    let (deal_id, tokens) = limited_scenario(&engine).await;
+    let mut history = History::default();
+    let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
+    history.record_n(&mut outcomes, 30).await;
+    signal(&engine, "STOP");
+    // The fault is the pause itself: the process is frozen for this long.
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    signal(&engine, "CONT");
+    history.record_rest(&mut outcomes).await;
+    assert_eq!(
+        history.unknown, 0,
+        "a paused engine answers everything once resumed"
+    );
+    drop(engine);
+    check(
+        &format!("fault=sigstop-2s store={backend:?}"),
+        &store,
+        deal_id,
+        UNITS,
+        &history,
+    )
+    .await;
+    store.remove().await;
+}
+
+/// Runs `pg_ctlcluster <action>` on the machine's one cluster and waits for it to finish.
+fn postgres_cluster(action: &str) -> bool {
+    let Some(version) = std::fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|mut entries| entries.next())
+        .and_then(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    else {
+        return false;
+    };
+    let mut args = vec!["--skip-systemctl-redirect", &version, "main", action];
+    if action == "stop" {
+        args.extend(["-m", "fast"]);
+    }
+    Command::new("pg_ctlcluster")
+        .args(&args)
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Starts Postgres again when dropped, so a failing test cannot leave the server down.
+struct StartPostgres;
+
+impl Drop for StartPostgres {
+    fn drop(&mut self) {
+        postgres_cluster("start");
+    }
+}
+
+/// Postgres stopped mid-burst and started again. While it is down every order is answered
+/// definitely with 503 in the envelope (never a hang, never a 201 for an order not stored);
+/// once it is back the engine sells again; the whole history holds.
+#[actix_web::test]
+async fn postgres_restart_mid_burst() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = TestStore::create(Backend::Postgres).await;
+    let engine = Engine::start(&store);
+    // More units than all the requests ask for, so units remain to sell after the outage.
+    let units = 10_000;
+    let (deal_id, tokens) = scenario(&engine, units, 30).await;
+    let mut history = History::default();
+    let mut burst = fire(&engine, deal_id, &tokens, 1_000);
+    history.record_n(&mut burst, 30).await;
+
+    let _start_again = StartPostgres;
+    assert!(postgres_cluster("stop"), "Postgres stopped");
+    let mut outage = History::default();
+    let mut during = fire(&engine, deal_id, &tokens, 40);
+    outage.record_rest(&mut during).await;
+    println!("while Postgres was down: {outage:?}");
+    assert_eq!(
+        (outage.ok.len(), outage.timed_out),
+        (0, 0),
+        "no order is acknowledged or left hanging while the store is down: {outage:?}"
+    );
+    assert_eq!(
+        outage.failures_by_kind.keys().collect::<Vec<_>>(),
+        ["503 STORE_UNAVAILABLE"],
+        "{outage:?}"
+    );
+    assert!(postgres_cluster("start"), "Postgres started");
+    history.record_rest(&mut burst).await;
+    history.absorb(outage);
+
+    // The pool reconnects by itself; the first orders after the restart may still meet a
+    // connection the restart closed, so ask again a bounded number of times.
+    let mut after = History::default();
+    for _ in 0..20 {
+        let mut outcomes = fire(&engine, deal_id, &tokens, 20);
+        after.record_rest(&mut outcomes).await;
+        if !after.ok.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !after.ok.is_empty(),
+        "the engine sells again after the restart: {after:?}"
+    );
+    history.absorb(after);
+    drop(engine);
+    check(
+        "fault=postgres-stop-start store=Postgres",
+        &store,
+        deal_id,
+        units,
+        &history,
+    )
+    .await;
+    store.remove().await;
+}
+
+/// Sets the engine process's file-size limit (RLIMIT_FSIZE) to `bytes`, or lifts it.
+fn limit_file_size(engine: &Engine, bytes: Option<u64>) {
+    let limit = bytes.map_or_else(|| "unlimited".to_owned(), |bytes| bytes.to_string());
+    let status = Command::new("prlimit")
+        .args([
+            "--pid",
+            &engine.child.id().to_string(),
+            // The soft limit only: lifting a hard limit again needs a privilege.
+            &format!("--fsize={limit}:"),
+        ])
+        .status()
+        .expect("prlimit runs");
+    assert!(status.success(), "prlimit --fsize={limit}");
+}
+
+/// The SQLite store made unwritable mid-burst: a full disk, simulated by a file-size limit of
+/// one byte on the engine, so every write into its database and WAL fails (EFBIG). While the
+/// disk is full every order is answered 503 in the envelope and none is acknowledged; once
+/// there is room again the engine sells again, without a restart; the whole history holds.
+#[actix_web::test]
+async fn sqlite_disk_full_mid_burst() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = TestStore::create(Backend::Sqlite).await;
+    let engine = Engine::start_ignoring_file_size_signal(&store);
+    let units = 10_000;
+    let (deal_id, tokens) = scenario(&engine, units, 30).await;
+    let mut history = History::default();
+    let mut burst = fire(&engine, deal_id, &tokens, 1_000);
+    history.record_n(&mut burst, 30).await;
+
+    limit_file_size(&engine, Some(1));
+    // Whatever of the burst was committing as the limit came in is answered either way.
+    history.record_rest(&mut burst).await;
+    let mut full = History::default();
+    let mut during = fire(&engine, deal_id, &tokens, 40);
+    full.record_rest(&mut during).await;
+    println!("while the disk was full: {full:?}");
+    assert_eq!(
+        (full.ok.len(), full.timed_out),
+        (0, 0),
+        "no order is acknowledged or left hanging while the store is unwritable: {full:?}"
+    );
+    assert_eq!(
+        full.failures_by_kind.keys().collect::<Vec<_>>(),
+        ["503 STORE_UNAVAILABLE"],
+        "{full:?}"
+    );
+    history.absorb(full);
+
+    limit_file_size(&engine, None);
+    let mut after = History::default();
+    for _ in 0..20 {
+        let mut outcomes = fire(&engine, deal_id, &tokens, 20);
+        after.record_rest(&mut outcomes).await;
+        if !after.ok.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !after.ok.is_empty(),
+        "the engine sells again once the disk has room: {after:?}"
+    );
+    history.absorb(after);
+    drop(engine);
+    check(
+        "fault=disk-full store=Sqlite",
+        &store,
+        deal_id,
+        units,
+        &history,
+    )
+    .await;
+    store.remove().await;
+}
+
+#[actix_web::test]
+async fn sqlite_sigkill_seeds() {
+    sigkill_seeds(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn postgres_sigkill_seeds() {
+    sigkill_seeds(Backend::Postgres).await;
+}
+
+#[actix_web::test]
+async fn sqlite_sigstop_then_sigcont() {
+    sigstop_then_sigcont(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn postgres_sigstop_then_sigcont() {
+    sigstop_then_sigcont(Backend::Postgres).await;
+}
+
+/// Starts Redis again when dropped, whatever the test did in between.
+struct RestartRedis;
+
+impl Drop for RestartRedis {
+    fn drop(&mut self) {
+        let _ = Command::new("redis-server")
+            .args([
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .status();
+        for _ in 0..100 {
+            if Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+                .output()
+                .is_ok_and(|out| out.stdout.starts_with(b"PONG"))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Redis stopped during a burst: a single node does not use it, so nothing changes — every
+/// request is answered and the history holds.
+#[actix_web::test]
+async fn redis_stopped_is_no_fault_for_a_single_node() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = TestStore::create(Backend::Sqlite).await;
+    let engine = Engine::start(&store);
+    let (deal_id, tokens) = limited_scenario(&engine).await;
+    let _restart = RestartRedis;
+    let mut history = History::default();
+    let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
+    history.record_n(&mut outcomes, 30).await;
+    // The connection drops as the server exits, so the command's own status says nothing.
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .output();
+    history.record_rest(&mut outcomes).await;
+    assert_eq!(
+        (history.ok.len() as i64, history.unknown),
+        (UNITS, 0),
+        "{history:?}"
+    );
+    drop(engine);
+    check(
+        "fault=redis-stopped store=Sqlite",
+        &store,
+        deal_id,
+        UNITS,
+        &history,
+    )
+    .await;
+    store.remove().await;
+}
