@@ -240,6 +240,16 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_timeout_secs: u64,
+    /// Milliseconds between SIGTERM/SIGINT and closing the listener. Requests are still served
+    /// meanwhile, but `/readyz` answers 503 from the first instant, so a load balancer polling
+    /// it stops sending traffic before the node goes away. 0: close at once.
+    #[arg(
+        long,
+        env = "TOPKART_DRAIN_GRACE_MS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub drain_grace_ms: u64,
 }
 
 impl Settings {

@@ -10,6 +10,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, web};
@@ -47,6 +48,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: State,
+    drain_grace: Duration,
 }
 
 /// Stops a running application gracefully, as SIGTERM would.
@@ -54,11 +56,16 @@ pub struct Application {
 pub struct ShutdownHandle {
     server: ServerHandle,
     state: State,
+    /// How long requests are still served after `/readyz` turned 503 (`TOPKART_DRAIN_GRACE_MS`).
+    grace: Duration,
 }
 
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.state.start_draining();
+        if !self.grace.is_zero() {
+            actix_web::rt::time::sleep(self.grace).await;
+        }
         self.server.stop(true).await;
     }
 }
@@ -157,6 +164,7 @@ impl Application {
             address,
             server,
             state,
+            drain_grace: Duration::from_millis(settings.drain_grace_ms),
         })
     }
 
@@ -176,6 +184,7 @@ impl Application {
         ShutdownHandle {
             server: self.server.handle(),
             state: self.state.clone(),
+            grace: self.drain_grace,
         }
     }
 

@@ -37,6 +37,14 @@ impl Engine {
         )
     }
 
+    /// Starts the binary with extra environment variables.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_with_env(store: &TestStore, vars: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_topkart"));
+        command.envs(vars.iter().copied());
+        Self::spawn(command, store, Stdio::inherit(), None)
+    }
+
     /// Starts the binary with SIGXFSZ ignored, so that a file-size limit imposed on it later
     /// (`prlimit --fsize`) makes its writes fail with EFBIG — a full disk — instead of killing it.
     #[allow(dead_code)] // used by the fault suite only

@@ -82,12 +82,15 @@ async fn sigkill_mid_burst_loses_no_acknowledged_order(backend: Backend) {
     store.remove().await;
 }
 
-/// SIGTERM during a burst: in-flight requests are answered, the writer flushes, exit code 0,
+/// SIGTERM during a burst: `/readyz` answers 503 at once (while the node still serves during
+/// its drain grace period), in-flight requests are answered, the writer flushes, exit code 0,
 /// and every 201 is in the store.
 async fn sigterm_drains_and_exits_cleanly(backend: Backend) {
     let store = TestStore::create(backend).await;
-    let mut engine = Engine::start(&store);
+    let mut engine = Engine::start_with_env(&store, &[("TOPKART_DRAIN_GRACE_MS", "1000")]);
     let (deal_id, tokens) = scenario(&engine, 200, 40).await;
+    let (status, _) = engine.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "ready before the signal");
 
     let mut outcomes = fire(&engine, deal_id, &tokens, 600);
     let mut acknowledged = Vec::new();
@@ -102,6 +105,21 @@ async fn sigterm_drains_and_exits_cleanly(backend: Backend) {
         .status()
         .expect("kill runs");
     assert!(signalled.success());
+    // `/readyz` turns 503 at once, while the node still answers during its grace period.
+    let mut readiness = Vec::new();
+    for _ in 0..1_000 {
+        let (status, body) = engine.call("GET", "/readyz", None, None).await;
+        readiness.push(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["code"], "OVERLOADED", "{body}");
+            break;
+        }
+    }
+    assert_eq!(
+        readiness.last(),
+        Some(&StatusCode::SERVICE_UNAVAILABLE),
+        "/readyz turned 503 after SIGTERM: {readiness:?}"
+    );
     while let Some(outcome) = outcomes.recv().await {
         if let Ok((StatusCode::CREATED, body)) = outcome {
             acknowledged.push(body["id"].as_i64().expect("id"));
