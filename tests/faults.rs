@@ -277,45 +277,45 @@ impl Drop for StartPostgres {
     }
 }
 
-/// Postgres stopped mid-burst and started again. While it is down every order is answered
-/// definitely with 503 in the envelope (never a hang, never a 201 for an order not stored);
-/// once it is back the engine sells again; the whole history holds.
-#[actix_web::test]
-async fn postgres_restart_mid_burst() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let store = TestStore::create(Backend::Postgres).await;
-    let engine = Engine::start(&store);
+/// A store outage in the middle of a burst, on an engine selling `OUTAGE_UNITS`: `fail` makes
+/// the store fail; every one of 40 orders sent then must be answered 503 `STORE_UNAVAILABLE`
+/// (never a 201, never a hang); `restore` ends the outage, and the engine must sell again
+/// without a restart. The whole history is then checked against the store.
+async fn outage_mid_burst(
+    label: &str,
+    store: &TestStore,
+    engine: Engine,
+    fail: impl FnOnce(&Engine),
+    restore: impl FnOnce(&Engine),
+) {
     // More units than all the requests ask for, so units remain to sell after the outage.
-    let units = 10_000;
-    let (deal_id, tokens) = scenario(&engine, units, 30).await;
+    let (deal_id, tokens) = scenario(&engine, OUTAGE_UNITS, BUYERS).await;
     let mut history = History::default();
     let mut burst = fire(&engine, deal_id, &tokens, 1_000);
     history.record_n(&mut burst, 30).await;
 
-    let _start_again = StartPostgres;
-    assert!(postgres_cluster("stop"), "Postgres stopped");
+    fail(&engine);
+    // Whatever of the burst was committing as the outage began is answered either way.
+    history.record_rest(&mut burst).await;
     let mut outage = History::default();
     let mut during = fire(&engine, deal_id, &tokens, 40);
     outage.record_rest(&mut during).await;
-    println!("while Postgres was down: {outage:?}");
+    println!("{label}, during the outage: {outage:?}");
     assert_eq!(
         (outage.ok.len(), outage.timed_out),
         (0, 0),
-        "no order is acknowledged or left hanging while the store is down: {outage:?}"
+        "{label}: no order is acknowledged or left hanging during the outage: {outage:?}"
     );
     assert_eq!(
         outage.failures_by_kind.keys().collect::<Vec<_>>(),
         ["503 STORE_UNAVAILABLE"],
-        "{outage:?}"
+        "{label}: {outage:?}"
     );
-    assert!(postgres_cluster("start"), "Postgres started");
-    history.record_rest(&mut burst).await;
     history.absorb(outage);
 
-    // The pool reconnects by itself; the first orders after the restart may still meet a
-    // connection the restart closed, so ask again a bounded number of times.
+    restore(&engine);
+    // The pool reconnects by itself; the first orders after the outage may still meet a
+    // connection it broke, so ask again a bounded number of times.
     let mut after = History::default();
     for _ in 0..20 {
         let mut outcomes = fire(&engine, deal_id, &tokens, 20);
@@ -326,16 +326,30 @@ async fn postgres_restart_mid_burst() {
     }
     assert!(
         !after.ok.is_empty(),
-        "the engine sells again after the restart: {after:?}"
+        "{label}: the engine sells again after the outage: {after:?}"
     );
     history.absorb(after);
     drop(engine);
-    check(
+    check(label, store, deal_id, OUTAGE_UNITS, &history).await;
+}
+
+const OUTAGE_UNITS: i64 = 10_000;
+
+/// Postgres stopped mid-burst (`pg_ctlcluster stop -m fast`) and started again.
+#[actix_web::test]
+async fn postgres_restart_mid_burst() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let store = TestStore::create(Backend::Postgres).await;
+    let engine = Engine::start(&store);
+    let _start_again = StartPostgres;
+    outage_mid_burst(
         "fault=postgres-stop-start store=Postgres",
         &store,
-        deal_id,
-        units,
-        &history,
+        engine,
+        |_| assert!(postgres_cluster("stop"), "Postgres stopped"),
+        |_| assert!(postgres_cluster("start"), "Postgres started"),
     )
     .await;
     store.remove().await;
@@ -357,9 +371,8 @@ fn limit_file_size(engine: &Engine, bytes: Option<u64>) {
 }
 
 /// The SQLite store made unwritable mid-burst: a full disk, simulated by a file-size limit of
-/// one byte on the engine, so every write into its database and WAL fails (EFBIG). While the
-/// disk is full every order is answered 503 in the envelope and none is acknowledged; once
-/// there is room again the engine sells again, without a restart; the whole history holds.
+/// one byte on the engine, so every write into its database and WAL fails (EFBIG); then room
+/// again.
 #[actix_web::test]
 async fn sqlite_disk_full_mid_burst() {
     let _serial = SERIAL
@@ -367,52 +380,12 @@ async fn sqlite_disk_full_mid_burst() {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let store = TestStore::create(Backend::Sqlite).await;
     let engine = Engine::start_ignoring_file_size_signal(&store);
-    let units = 10_000;
-    let (deal_id, tokens) = scenario(&engine, units, 30).await;
-    let mut history = History::default();
-    let mut burst = fire(&engine, deal_id, &tokens, 1_000);
-    history.record_n(&mut burst, 30).await;
-
-    limit_file_size(&engine, Some(1));
-    // Whatever of the burst was committing as the limit came in is answered either way.
-    history.record_rest(&mut burst).await;
-    let mut full = History::default();
-    let mut during = fire(&engine, deal_id, &tokens, 40);
-    full.record_rest(&mut during).await;
-    println!("while the disk was full: {full:?}");
-    assert_eq!(
-        (full.ok.len(), full.timed_out),
-        (0, 0),
-        "no order is acknowledged or left hanging while the store is unwritable: {full:?}"
-    );
-    assert_eq!(
-        full.failures_by_kind.keys().collect::<Vec<_>>(),
-        ["503 STORE_UNAVAILABLE"],
-        "{full:?}"
-    );
-    history.absorb(full);
-
-    limit_file_size(&engine, None);
-    let mut after = History::default();
-    for _ in 0..20 {
-        let mut outcomes = fire(&engine, deal_id, &tokens, 20);
-        after.record_rest(&mut outcomes).await;
-        if !after.ok.is_empty() {
-            break;
-        }
-    }
-    assert!(
-        !after.ok.is_empty(),
-        "the engine sells again once the disk has room: {after:?}"
-    );
-    history.absorb(after);
-    drop(engine);
-    check(
+    outage_mid_burst(
         "fault=disk-full store=Sqlite",
         &store,
-        deal_id,
-        units,
-        &history,
+        engine,
+        |engine| limit_file_size(engine, Some(1)),
+        |engine| limit_file_size(engine, None),
     )
     .await;
     store.remove().await;
