@@ -54,6 +54,61 @@ async fn failed_logins_lock_the_account(backend: Backend) {
     app.finish().await;
 }
 
+/// The per-address limits, shrunk: registrations, successful logins and failed logins from one
+/// address each stop at their limit with 429 `RATE_LIMITED`, and the refused request changes
+/// nothing (the refused registration creates no user).
+async fn per_address_limits_answer_429(backend: Backend) {
+    let store = TestStore::create(backend).await;
+    let app = spawn_app_with(store, |settings| {
+        settings.rate_limit_registrations_per_address = "3/1m".parse().expect("setting");
+        settings.rate_limit_logins_per_address = "2/1m".parse().expect("setting");
+        settings.rate_limit_failed_logins_per_address = "2/15m".parse().expect("setting");
+    })
+    .await;
+    let signup = |name: &str| json!({"username": name, "email": format!("{name}@example.com"), "password": "right-password"});
+    for name in ["one", "two", "three"] {
+        assert_eq!(
+            app.post("/api/v1/users", None, signup(name)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let refused = app.post("/api/v1/users", None, signup("four")).await;
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert!(
+        app.store()
+            .user_by_login("four")
+            .await
+            .expect("store")
+            .is_none(),
+        "the refused registration created no user"
+    );
+
+    let login = |name: &str, password: &str| json!({"username": name, "password": password});
+    for name in ["one", "two"] {
+        let ok = app
+            .post("/api/v1/auth/login", None, login(name, "right-password"))
+            .await;
+        assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    }
+    let refused = app
+        .post("/api/v1/auth/login", None, login("three", "right-password"))
+        .await;
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+
+    // Failed logins from the address, spread over accounts so no account limit is reached.
+    for name in ["one", "two"] {
+        let wrong = app
+            .post("/api/v1/auth/login", None, login(name, "wrong-password"))
+            .await;
+        assert_error(&wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    }
+    let refused = app
+        .post("/api/v1/auth/login", None, login("three", "wrong-password"))
+        .await;
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    app.finish().await;
+}
+
 /// A customer over the order limit gets 429 and reserves nothing; other customers still buy.
 async fn order_attempts_are_limited_per_customer(backend: Backend) {
     let store = TestStore::create(backend).await;
@@ -186,6 +241,7 @@ async fn a_login_flood_does_not_starve_orders(backend: Backend) {
 
 crate::on_both_stores!(
     failed_logins_lock_the_account,
+    per_address_limits_answer_429,
     order_attempts_are_limited_per_customer,
     rate_limits_off_means_off,
     a_login_flood_does_not_starve_orders
