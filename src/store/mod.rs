@@ -61,6 +61,11 @@ enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// SQLite only: the one connection order batches commit on. SQLite drops a connection's
+    /// page cache whenever another connection wrote since it last read, so batches committed
+    /// round-robin over the pool each began with a cold cache and re-read the pages they touch
+    /// (measured: see docs/BENCHMARKS.md); a connection of its own keeps the writer's warm.
+    sqlite_order_writer: Option<SqlitePool>,
 }
 
 /// A user to create; the password is already hashed.
@@ -120,15 +125,44 @@ impl StockCheck {
     }
 }
 
-/// Orders per INSERT statement.
+/// Orders per INSERT statement (Postgres; SQLite's batch is one JSON text of any length).
 const INSERT_CHUNK_ROWS: usize = 1_000;
 
-/// The batch as a JSON array of `[deal_id, round, customer_id, quantity, unit_price,
-/// total_price, idempotency_key, created_at]` rows (see `orders_as_json`).
-const SQLITE_INSERT_ORDERS: &str = "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
-     status, idempotency_key, created_at, updated_at) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 'OPEN', value ->> 6, value ->> 7, value ->> 7 \
-     FROM json_each($1) ORDER BY key RETURNING id";
+/// SQLite commits a batch in one call to its connection: begin, insert the orders, take the
+/// units, commit. As four calls (sqlx's begin, the insert, the update, the commit) each batch
+/// made four hand-offs between the writer's thread and the connection's own thread, each
+/// waiting for a core on a busy machine (measured: see docs/BENCHMARKS.md). `$1` is the batch
+/// as a JSON array of `[deal_id, round, customer_id, quantity, unit_price, total_price,
+/// idempotency_key, created_at]` rows (see `orders_as_json`); numbered parameters are shared by
+/// every statement of the text. `BEGIN IMMEDIATE` takes the write lock at once, so the
+/// transaction never has to upgrade a read lock.
+macro_rules! sqlite_commit_batch {
+    ($take_units:literal) => {
+        concat!(
+            "BEGIN IMMEDIATE; ",
+            "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
+             status, idempotency_key, created_at, updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 'OPEN', \
+             value ->> 6, value ->> 7, value ->> 7 FROM json_each($1) ORDER BY key RETURNING id; ",
+            $take_units,
+            "; COMMIT;"
+        )
+    };
+}
+
+/// A batch of one deal (the hot deal's case): `$2` deal, `$3` round, `$4` units.
+const SQLITE_COMMIT_ONE_DEAL: &str = sqlite_commit_batch!(
+    "UPDATE deals SET available_units = available_units - $4 WHERE id = $2 AND round = $3"
+);
+
+/// A batch over many deals: `$2` is `[[deal ids], [rounds], [quantities]]` as JSON.
+const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
+    "UPDATE deals SET available_units = available_units - take.quantity \
+     FROM (SELECT d.value AS deal_id, r.value AS round, q.value AS quantity \
+           FROM json_each($2, '$[0]') d JOIN json_each($2, '$[1]') r ON r.key = d.key \
+           JOIN json_each($2, '$[2]') q ON q.key = d.key) AS take \
+     WHERE deals.id = take.deal_id AND deals.round = take.round"
+);
 
 const POSTGRES_INSERT_ORDERS: &str = "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
      status, idempotency_key, created_at, updated_at) \
@@ -141,18 +175,12 @@ const POSTGRES_INSERT_ORDERS: &str = "INSERT INTO orders (deal_id, round, custom
 const TAKE_UNITS_OF_ONE_DEAL: &str =
     "UPDATE deals SET available_units = available_units - $3 WHERE id = $1 AND round = $2";
 
-/// Takes units off deals: `$1` is `[[deal ids], [rounds], [quantities]]` as JSON.
-const SQLITE_TAKE_UNITS: &str = "UPDATE deals SET available_units = available_units - take.quantity \
-     FROM (SELECT d.value AS deal_id, r.value AS round, q.value AS quantity \
-           FROM json_each($1, '$[0]') d JOIN json_each($1, '$[1]') r ON r.key = d.key JOIN json_each($1, '$[2]') q ON q.key = d.key) AS take \
-     WHERE deals.id = take.deal_id AND deals.round = take.round";
-
 /// Takes units off deals, from parallel arrays of deal ids, rounds and quantities.
 const POSTGRES_TAKE_UNITS: &str = "UPDATE deals SET available_units = deals.available_units - take.quantity \
      FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS take (deal_id, round, quantity) \
      WHERE deals.id = take.deal_id AND deals.round = take.round";
 
-/// Renders orders as the JSON rows `SQLITE_INSERT_ORDERS` reads.
+/// Renders orders as the JSON rows `SQLITE_COMMIT_*` read.
 fn orders_as_json(orders: &[NewOrder]) -> String {
     let rows: Vec<serde_json::Value> = orders
         .iter()
@@ -179,6 +207,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Opens the store the URL names, creating the SQLite file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let mut sqlite_order_writer = None;
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -186,7 +215,12 @@ impl Store {
                 // FULL: an acknowledged order survives a power cut, not only a process crash.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // A new database only (an existing one keeps its size). An order touches one
+                // leaf of the per-customer index at a random place, so a batch of n orders
+                // rewrites about n pages into the WAL: 1 KiB pages write a quarter of what
+                // 4 KiB pages do (measured: see docs/BENCHMARKS.md).
+                .page_size(1024);
             if let Some(folder) = options.get_filename().parent() {
                 if !folder.as_os_str().is_empty() {
                     std::fs::create_dir_all(folder)?;
@@ -195,8 +229,14 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            let order_writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
+            sqlite_order_writer = Some(order_writer);
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -209,7 +249,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            sqlite_order_writer,
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -228,6 +271,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(order_writer) = &self.sqlite_order_writer {
+            order_writer.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 
@@ -515,40 +561,34 @@ impl Store {
         // and never stored (found by the fault suite's disk-full test).
         match &self.backend {
             Backend::Sqlite(pool) => {
+                let pool = self.sqlite_order_writer.as_ref().unwrap_or(pool);
                 let mut conn = pool.acquire().await?;
-                let committed = async {
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    for chunk in orders.chunks(INSERT_CHUNK_ROWS) {
-                        let mut chunk_ids: Vec<i64> = sqlx::query_scalar(SQLITE_INSERT_ORDERS)
-                            .bind(orders_as_json(chunk))
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        // Ids are handed out in the batch's order; sorting undoes any reordering
-                        // of the RETURNING rows.
-                        chunk_ids.sort_unstable();
-                        ids.extend(chunk_ids);
+                let query = if let [(deal_id, round, quantity)] = single_deal.as_slice() {
+                    sqlx::query_scalar(SQLITE_COMMIT_ONE_DEAL)
+                        .bind(orders_as_json(orders))
+                        .bind(deal_id)
+                        .bind(round)
+                        .bind(quantity)
+                } else {
+                    let takes = serde_json::json!([deal_ids, rounds, quantities]).to_string();
+                    sqlx::query_scalar(SQLITE_COMMIT_MANY_DEALS)
+                        .bind(orders_as_json(orders))
+                        .bind(takes)
+                };
+                // On an error the transaction may still be open: closing the connection is
+                // what rolls it back.
+                match query.fetch_all(&mut *conn).await {
+                    Ok(mut batch_ids) => {
+                        // Ids are handed out in the batch's order; sorting undoes any
+                        // reordering of the RETURNING rows.
+                        batch_ids.sort_unstable();
+                        ids = batch_ids;
                     }
-                    if let [(deal_id, round, quantity)] = single_deal.as_slice() {
-                        sqlx::query(TAKE_UNITS_OF_ONE_DEAL)
-                            .bind(deal_id)
-                            .bind(round)
-                            .bind(quantity)
-                            .execute(&mut *tx)
-                            .await?;
-                    } else {
-                        let takes = serde_json::json!([deal_ids, rounds, quantities]).to_string();
-                        sqlx::query(SQLITE_TAKE_UNITS)
-                            .bind(takes)
-                            .execute(&mut *tx)
-                            .await?;
+                    Err(error) => {
+                        conn.close_on_drop();
+                        return Err(error.into());
                     }
-                    tx.commit().await
                 }
-                .await;
-                if committed.is_err() {
-                    conn.close_on_drop();
-                }
-                committed?;
             }
             Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
