@@ -125,9 +125,6 @@ impl StockCheck {
     }
 }
 
-/// Orders per INSERT statement (Postgres; SQLite's batch is one JSON text of any length).
-const INSERT_CHUNK_ROWS: usize = 1_000;
-
 /// SQLite commits a batch in one call to its connection: begin, insert the orders, take the
 /// units, commit. As four calls (sqlx's begin, the insert, the update, the commit) each batch
 /// made four hand-offs between the writer's thread and the connection's own thread, each
@@ -164,21 +161,24 @@ const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
      WHERE deals.id = take.deal_id AND deals.round = take.round"
 );
 
-const POSTGRES_INSERT_ORDERS: &str = "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
-     status, idempotency_key, created_at, updated_at) \
-     SELECT deal_id, round, customer_id, quantity, unit_price, total_price, 'OPEN', idempotency_key, created_at, created_at \
-     FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[]) \
-     WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, n) \
-     ORDER BY n RETURNING id";
-
-/// Takes a batch's units off its one deal.
-const TAKE_UNITS_OF_ONE_DEAL: &str =
-    "UPDATE deals SET available_units = available_units - $3 WHERE id = $1 AND round = $2";
-
-/// Takes units off deals, from parallel arrays of deal ids, rounds and quantities.
-const POSTGRES_TAKE_UNITS: &str = "UPDATE deals SET available_units = deals.available_units - take.quantity \
-     FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS take (deal_id, round, quantity) \
-     WHERE deals.id = take.deal_id AND deals.round = take.round";
+/// Postgres commits a batch as ONE statement, so one round trip and one implicit transaction:
+/// the insert and the units' update are data-modifying CTEs, which run exactly once and to
+/// completion whether or not the outer query reads them. As a transaction of four statements
+/// (`BEGIN`, insert, update, `COMMIT`) each batch made four round trips, each a hand-off between
+/// the writer's thread, the server and back on a busy machine (measured: docs/BENCHMARKS.md).
+/// Ids are taken from the sequence in the `ORDER BY n` order: the batch's order.
+const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
+       INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
+         status, idempotency_key, created_at, updated_at) \
+       SELECT deal_id, round, customer_id, quantity, unit_price, total_price, 'OPEN', idempotency_key, created_at, created_at \
+       FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[]) \
+       WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, n) \
+       ORDER BY n RETURNING id), \
+     taken AS ( \
+       UPDATE deals SET available_units = deals.available_units - take.quantity \
+       FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) AS take (deal_id, round, quantity) \
+       WHERE deals.id = take.deal_id AND deals.round = take.round) \
+     SELECT id FROM inserted";
 
 /// Renders orders as the JSON rows `SQLITE_COMMIT_*` read.
 fn orders_as_json(orders: &[NewOrder]) -> String {
@@ -532,16 +532,21 @@ impl Store {
 
     /// One transaction: insert every order, take their units off their deals. All or nothing.
     ///
-    /// The insert is one statement of fixed text per backend, whatever the batch size, so it is
-    /// prepared once and cached: SQLite reads the batch from a JSON array (`json_each`),
-    /// Postgres from parallel arrays (`UNNEST`). A `VALUES` list would be new SQL for every
-    /// batch size, parsed and planned again each time (measured: most of the writer's CPU).
+    /// One call of fixed text per backend, whatever the batch size, so it is prepared once and
+    /// cached: SQLite reads the batch from a JSON array (`json_each`), Postgres from parallel
+    /// arrays (`UNNEST`). A `VALUES` list would be new SQL for every batch size, parsed and
+    /// planned again each time (measured: most of the writer's CPU). Ids come back in the
+    /// batch's order.
+    ///
+    /// A connection whose commit failed is closed, never handed out again: the transaction may
+    /// still be open on it (closing rolls it back), and a connection left believing it is inside
+    /// a transaction once turned the next batch's commit into the release of a savepoint — an
+    /// order acknowledged and never stored (found by the fault suite's disk-full test).
     pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
         let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
         for order in orders {
             *units.entry((order.deal_id, order.round)).or_default() += order.quantity;
         }
-        let mut ids: Vec<i64> = Vec::with_capacity(orders.len());
         // One statement takes the units off every deal of the batch (a burst spread over a
         // thousand deals would otherwise cost a thousand round trips per commit).
         let mut by_deal: Vec<((DealId, i64), i64)> = units.into_iter().collect();
@@ -549,21 +554,15 @@ impl Store {
         let deal_ids: Vec<i64> = by_deal.iter().map(|((deal_id, _), _)| *deal_id).collect();
         let rounds: Vec<i64> = by_deal.iter().map(|((_, round), _)| *round).collect();
         let quantities: Vec<i64> = by_deal.iter().map(|(_, quantity)| *quantity).collect();
-        // A hot deal's batch is all one deal: the plain update is cheaper than the set-based one.
-        let single_deal: Vec<(i64, i64, i64)> = if by_deal.len() == 1 {
-            vec![(deal_ids[0], rounds[0], quantities[0])]
-        } else {
-            Vec::new()
-        };
-        // A connection whose transaction failed is closed, never handed out again: after an
-        // I/O error (a full disk) it can be left believing it is inside a transaction, and the
-        // next batch's "commit" on it would only release a savepoint — an order acknowledged
-        // and never stored (found by the fault suite's disk-full test).
-        match &self.backend {
+        let committed = match &self.backend {
             Backend::Sqlite(pool) => {
                 let pool = self.sqlite_order_writer.as_ref().unwrap_or(pool);
                 let mut conn = pool.acquire().await?;
-                let query = if let [(deal_id, round, quantity)] = single_deal.as_slice() {
+                // A hot deal's batch is all one deal: the plain update is cheaper than the
+                // set-based one.
+                let query = if let ([deal_id], [round], [quantity]) =
+                    (&deal_ids[..], &rounds[..], &quantities[..])
+                {
                     sqlx::query_scalar(SQLITE_COMMIT_ONE_DEAL)
                         .bind(orders_as_json(orders))
                         .bind(deal_id)
@@ -575,71 +574,44 @@ impl Store {
                         .bind(orders_as_json(orders))
                         .bind(takes)
                 };
-                // On an error the transaction may still be open: closing the connection is
-                // what rolls it back.
-                match query.fetch_all(&mut *conn).await {
-                    Ok(mut batch_ids) => {
-                        // Ids are handed out in the batch's order; sorting undoes any
-                        // reordering of the RETURNING rows.
-                        batch_ids.sort_unstable();
-                        ids = batch_ids;
-                    }
-                    Err(error) => {
-                        conn.close_on_drop();
-                        return Err(error.into());
-                    }
-                }
-            }
-            Backend::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                let committed = async {
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    for chunk in orders.chunks(INSERT_CHUNK_ROWS) {
-                        let column = |field: fn(&NewOrder) -> i64| {
-                            chunk.iter().map(field).collect::<Vec<i64>>()
-                        };
-                        let keys: Vec<Option<String>> = chunk
-                            .iter()
-                            .map(|order| order.idempotency_key.clone())
-                            .collect();
-                        let mut chunk_ids: Vec<i64> = sqlx::query_scalar(POSTGRES_INSERT_ORDERS)
-                            .bind(column(|o| o.deal_id))
-                            .bind(column(|o| o.round))
-                            .bind(column(|o| o.customer_id))
-                            .bind(column(|o| o.quantity))
-                            .bind(column(|o| o.unit_price))
-                            .bind(column(|o| o.total_price))
-                            .bind(keys)
-                            .bind(column(|o| o.created_at))
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        chunk_ids.sort_unstable();
-                        ids.extend(chunk_ids);
-                    }
-                    if let [(deal_id, round, quantity)] = single_deal.as_slice() {
-                        sqlx::query(TAKE_UNITS_OF_ONE_DEAL)
-                            .bind(deal_id)
-                            .bind(round)
-                            .bind(quantity)
-                            .execute(&mut *tx)
-                            .await?;
-                    } else {
-                        sqlx::query(POSTGRES_TAKE_UNITS)
-                            .bind(&deal_ids)
-                            .bind(&rounds)
-                            .bind(&quantities)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await
-                }
-                .await;
+                let committed = query.fetch_all(&mut *conn).await;
                 if committed.is_err() {
                     conn.close_on_drop();
                 }
-                committed?;
+                committed
             }
-        }
+            Backend::Postgres(pool) => {
+                let column =
+                    |field: fn(&NewOrder) -> i64| orders.iter().map(field).collect::<Vec<i64>>();
+                let keys: Vec<Option<String>> = orders
+                    .iter()
+                    .map(|order| order.idempotency_key.clone())
+                    .collect();
+                let mut conn = pool.acquire().await?;
+                let committed = sqlx::query_scalar(POSTGRES_COMMIT_BATCH)
+                    .bind(column(|o| o.deal_id))
+                    .bind(column(|o| o.round))
+                    .bind(column(|o| o.customer_id))
+                    .bind(column(|o| o.quantity))
+                    .bind(column(|o| o.unit_price))
+                    .bind(column(|o| o.total_price))
+                    .bind(keys)
+                    .bind(column(|o| o.created_at))
+                    .bind(&deal_ids)
+                    .bind(&rounds)
+                    .bind(&quantities)
+                    .fetch_all(&mut *conn)
+                    .await;
+                if committed.is_err() {
+                    conn.close_on_drop();
+                }
+                committed
+            }
+        };
+        let mut ids: Vec<i64> = committed?;
+        // Ids are handed out in the batch's order; sorting undoes any reordering of the
+        // returned rows.
+        ids.sort_unstable();
         assert_eq!(ids.len(), orders.len(), "one id per inserted order");
         Ok(ids)
     }
