@@ -21,7 +21,7 @@ mod helpers;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -264,6 +264,9 @@ fn postgres_cluster(action: &str) -> bool {
     }
     Command::new("pg_ctlcluster")
         .args(&args)
+        // "Cluster is already running" from the guard's start after a passing test is noise.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
 }
