@@ -61,11 +61,12 @@ enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
-    /// SQLite only: the one connection order batches commit on. SQLite drops a connection's
-    /// page cache whenever another connection wrote since it last read, so batches committed
-    /// round-robin over the pool each began with a cold cache and re-read the pages they touch
-    /// (measured: see docs/BENCHMARKS.md); a connection of its own keeps the writer's warm.
-    sqlite_order_writer: Option<SqlitePool>,
+    /// The one connection order batches commit on (a pool of one: it reconnects by itself).
+    /// SQLite drops a connection's page cache whenever another connection wrote since it last
+    /// read, so batches committed round-robin over the pool each began with a cold cache and
+    /// re-read the pages they touch; on Postgres each batch woke another server process (see
+    /// docs/BENCHMARKS.md). A connection of its own keeps the writer's warm.
+    order_writer: Backend,
 }
 
 /// A user to create; the password is already hashed.
@@ -207,8 +208,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Opens the store the URL names, creating the SQLite file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut sqlite_order_writer = None;
-        let backend = if url.starts_with("sqlite:") {
+        let (backend, order_writer) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -236,22 +236,26 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            sqlite_order_writer = Some(order_writer);
-            Backend::Sqlite(pool)
+            (Backend::Sqlite(pool), Backend::Sqlite(order_writer))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            let order_writer = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Backend::Postgres(pool)
+            (Backend::Postgres(pool), Backend::Postgres(order_writer))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         Ok(Self {
             backend,
-            sqlite_order_writer,
+            order_writer,
         })
     }
 
@@ -271,8 +275,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(order_writer) = &self.sqlite_order_writer {
-            order_writer.close().await;
+        match &self.order_writer {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
         }
         on_pool!(self, pool => pool.close().await)
     }
@@ -554,9 +559,8 @@ impl Store {
         let deal_ids: Vec<i64> = by_deal.iter().map(|((deal_id, _), _)| *deal_id).collect();
         let rounds: Vec<i64> = by_deal.iter().map(|((_, round), _)| *round).collect();
         let quantities: Vec<i64> = by_deal.iter().map(|(_, quantity)| *quantity).collect();
-        let committed = match &self.backend {
+        let committed = match &self.order_writer {
             Backend::Sqlite(pool) => {
-                let pool = self.sqlite_order_writer.as_ref().unwrap_or(pool);
                 let mut conn = pool.acquire().await?;
                 // A hot deal's batch is all one deal: the plain update is cheaper than the
                 // set-based one.
