@@ -244,11 +244,14 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
+            // Lazy: the connection opens on the first commit, on the writer's own thread. sqlx
+            // registers a Postgres connection with the reactor of the runtime that opened it,
+            // so opened here (on the main thread) every round trip of the writer would be
+            // woken through the main thread first (measured: docs/BENCHMARKS.md).
             let order_writer = PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
+                .connect_lazy_with(options);
             (Backend::Postgres(pool), Backend::Postgres(order_writer))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
