@@ -87,7 +87,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_order(backend: Backend) {
 /// and every 201 is in the store.
 async fn sigterm_drains_and_exits_cleanly(backend: Backend) {
     let store = TestStore::create(backend).await;
-    let mut engine = Engine::start_with_env(&store, &[("TOPKART_DRAIN_GRACE_MS", "1000")]);
+    let mut engine = Engine::start_with_env(&store, &[("TOPKART_DRAIN_GRACE_MS", "3000")]);
     let (deal_id, tokens) = scenario(&engine, 200, 40).await;
     let (status, _) = engine.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "ready before the signal");
