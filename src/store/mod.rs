@@ -57,6 +57,15 @@ enum Backend {
     Postgres(PgPool),
 }
 
+impl Backend {
+    async fn close(&self) {
+        match self {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
 /// A handle on the store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -278,11 +287,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        match &self.order_writer {
-            Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(pool) => pool.close().await,
-        }
-        on_pool!(self, pool => pool.close().await)
+        self.order_writer.close().await;
+        self.backend.close().await;
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
