@@ -1,6 +1,8 @@
 //! Criterion micro-benches of the engine's steps:
 //!
 //! - `deal_state/reserve_release`: one reservation and its release in `DealState`;
+//! - `mirror/claim`: one claim of a unit from a lent counter (the hot deal's order path on the
+//!   HTTP worker's thread), with the recall that gives it back;
 //! - `deal_actor/round_trip`: one `Snapshot` message to a deal's actor on its arbiter and back;
 //! - `order_writer/commit/{sqlite,postgres}/{100,1000}`: one group commit of a batch of orders
 //!   into the store (throughput in orders), the writer's unit of work.
@@ -50,6 +52,25 @@ fn deal_state(c: &mut Criterion) {
             customer = (customer + 1) % 1_000;
             let reservation = state.reserve(customer, 1, now).expect("units available");
             state.release(reservation.customer_id, 1, reservation.round)
+        })
+    });
+}
+
+fn mirror_claim(c: &mut Criterion) {
+    use actors::mirror::{DealMirror, FastClaim};
+    let mut unlimited = record(1_000_000);
+    unlimited.per_customer_limit = None;
+    let mirror = DealMirror::new(&unlimited);
+    mirror.lend(1_000_000);
+    let now = now_ms();
+    c.bench_function("mirror/claim", |b| {
+        b.iter(|| {
+            let claimed = matches!(mirror.try_claim(1, now), FastClaim::Claimed(_));
+            if mirror.available_units() < 1_000 {
+                mirror.recall();
+                mirror.lend(1_000_000);
+            }
+            claimed
         })
     });
 }
@@ -215,5 +236,11 @@ fn order_writer_commit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, deal_state, deal_actor, order_writer_commit);
+criterion_group!(
+    benches,
+    deal_state,
+    mirror_claim,
+    deal_actor,
+    order_writer_commit
+);
 criterion_main!(benches);

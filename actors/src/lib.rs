@@ -8,6 +8,9 @@
 //!   that owns one deal's state and decides every reservation in order.
 //! - [`mirror`]: the lock-free copy of each deal's stock and window that lets a doomed request be
 //!   refused without queuing behind the deal's actor.
+//! - [`ledger`]: a deal's available units as one atomic word the actor can lend to the HTTP
+//!   workers, so an open, unlimited deal's orders are claimed without a message to its actor.
+//! - [`placing`]: how an order enters the engine (a claim, or the deal's actor).
 //! - [`registry`]: which actor owns which deal.
 //! - [`journal`]: what the engine needs from the store (the writer's commit, the daily re-arm).
 //! - [`order_writer`]: the group-committing persistence actor; it acknowledges an order only
@@ -16,8 +19,10 @@
 pub mod clock;
 pub mod deal;
 pub mod journal;
+pub mod ledger;
 pub mod mirror;
 pub mod order_writer;
+pub mod placing;
 pub mod registry;
 
 /// A deal's id, as the store assigns it.

@@ -3,62 +3,147 @@
 //! Requests that are certain to fail (sold out, closed, expired, not started) are refused from
 //! here without entering the actor's mailbox, so a storm of doomed requests after a sell-out costs
 //! a few atomic loads each. The mirror can only be *behind* the actor; every refusal it makes is
-//! one the actor would have made at the moment of its last update, and every request it lets
-//! through is decided again by the actor.
+//! one the actor would have made at the moment of its last update.
+//!
+//! The mirror also carries the deal's [`UnitsLedger`]: while the actor lends it, a request's
+//! units are claimed here, on the caller's thread ([`DealMirror::try_claim`]), under the terms
+//! the actor published with the loan.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::Millis;
 use crate::deal::{DealRecord, DealStatus, ReserveError};
+use crate::ledger::{Claim, UnitsLedger};
 
 /// The shared, read-mostly view of a deal.
 #[derive(Debug)]
 pub struct DealMirror {
-    /// Units the actor could still reserve; the hot field, updated after every reservation.
-    available_units: AtomicI64,
+    /// Units the actor could still reserve (or that may still be claimed, while lent).
+    ledger: UnitsLedger,
     /// Set while an admin has closed the deal.
     closed: AtomicBool,
     /// Set while a daily re-arm is being persisted; orders wait for the new round.
     rearming: AtomicBool,
-    /// The window, copied out of `record` so the fast path takes no lock.
+    /// The window, copied out of `published` so the fast path takes no lock.
     starts_at: AtomicI64,
     expires_at: AtomicI64,
-    /// Everything else about the deal (name, prices, totals), replaced only when the deal's
-    /// definition changes — never on an order — so readers rarely meet a writer.
-    record: RwLock<Arc<DealRecord>>,
+    /// Everything else about the deal (name, prices, totals) and the epoch of the ledger's loan
+    /// these terms belong to; replaced only when the deal's definition changes or a loan
+    /// begins — never on an order — so readers rarely meet a writer.
+    published: RwLock<Published>,
 }
+
+#[derive(Debug)]
+struct Published {
+    epoch: u32,
+    record: Arc<DealRecord>,
+}
+
+/// The outcome of [`DealMirror::try_claim`].
+#[derive(Debug)]
+pub enum FastClaim {
+    /// The units are claimed under these terms; the order must now reach the writer.
+    Claimed(Arc<DealRecord>),
+    /// Refused, exactly as the actor would refuse it now.
+    Refused(ReserveError),
+    /// The units are not lent right now: the deal's actor decides.
+    AskTheActor,
+}
+
+/// How many times a claim looks again when the actor changed the loan under it.
+const CLAIM_ATTEMPTS: usize = 4;
 
 impl DealMirror {
     pub fn new(record: &DealRecord) -> Self {
         Self {
-            available_units: AtomicI64::new(record.available_units),
+            ledger: UnitsLedger::new(record.available_units),
             closed: AtomicBool::new(record.closed),
             rearming: AtomicBool::new(false),
             starts_at: AtomicI64::new(record.starts_at),
             expires_at: AtomicI64::new(record.expires_at),
-            record: RwLock::new(Arc::new(record.clone())),
+            published: RwLock::new(Published {
+                epoch: 0,
+                record: Arc::new(record.clone()),
+            }),
         }
     }
 
-    /// Publishes a new definition of the deal (called by its actor only).
+    /// Publishes a new definition of the deal (actor only, while the ledger is not lent).
     pub fn publish_record(&self, record: &DealRecord) {
         self.starts_at.store(record.starts_at, Ordering::Release);
         self.expires_at.store(record.expires_at, Ordering::Release);
         self.closed.store(record.closed, Ordering::Release);
-        self.available_units
-            .store(record.available_units, Ordering::Release);
-        let mut slot = self
-            .record
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = Arc::new(record.clone());
+        self.ledger.set(record.available_units);
+        self.write_published().record = Arc::new(record.clone());
     }
 
-    /// Publishes the stock after a reservation or a release (called by its actor only).
+    /// Sets the stock of a ledger that is not lent (actor only).
     pub fn publish_available(&self, available_units: i64) {
-        self.available_units
-            .store(available_units, Ordering::Release);
+        self.ledger.set(available_units);
+    }
+
+    /// Lends `available_units` under the published terms and a new epoch (actor only, while
+    /// the ledger is not lent).
+    pub fn lend(&self, available_units: i64) {
+        let mut published = self.write_published();
+        published.epoch = UnitsLedger::next_epoch(published.epoch);
+        // Still under the write lock: a reader that sees the new epoch sees these terms.
+        self.ledger.lend(published.epoch, available_units);
+    }
+
+    /// Ends the loan (actor only). Returns the units left: what was lent minus every claim.
+    pub fn recall(&self) -> i64 {
+        self.ledger.recall()
+    }
+
+    /// The ledger's count as of now (claims only lower it while it is lent).
+    pub fn ledger_units(&self) -> i64 {
+        self.ledger.available_units()
+    }
+
+    /// Claims `quantity` units on the caller's thread if the actor lends them.
+    pub fn try_claim(&self, quantity: i64, now: Millis) -> FastClaim {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let Some(epoch) = self.ledger.lent_epoch() else {
+                return FastClaim::AskTheActor;
+            };
+            let record = {
+                let published = self.read_published();
+                if published.epoch != epoch {
+                    // The actor is between a recall and a new loan: look again.
+                    continue;
+                }
+                published.record.clone()
+            };
+            // A lent ledger means open and unlimited; the window is the one thing left to check.
+            if now < record.starts_at {
+                return FastClaim::Refused(ReserveError::NotStarted);
+            }
+            if now >= record.expires_at {
+                return FastClaim::Refused(ReserveError::Expired);
+            }
+            match self.ledger.claim(epoch, quantity) {
+                Claim::Claimed => return FastClaim::Claimed(record),
+                Claim::SoldOut { available_units } => {
+                    return FastClaim::Refused(ReserveError::SoldOut { available_units });
+                }
+                Claim::NotLent => continue,
+            }
+        }
+        FastClaim::AskTheActor
+    }
+
+    fn read_published(&self) -> std::sync::RwLockReadGuard<'_, Published> {
+        self.published
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_published(&self) -> std::sync::RwLockWriteGuard<'_, Published> {
+        self.published
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_rearming(&self, rearming: bool) {
@@ -66,16 +151,12 @@ impl DealMirror {
     }
 
     pub fn available_units(&self) -> i64 {
-        self.available_units.load(Ordering::Acquire)
+        self.ledger.available_units()
     }
 
     /// The deal as of the actor's last update, with its live stock.
     pub fn snapshot(&self) -> DealRecord {
-        let record = self
-            .record
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut snapshot = DealRecord::clone(&record);
+        let mut snapshot = DealRecord::clone(&self.read_published().record);
         snapshot.available_units = self.available_units();
         snapshot
     }

@@ -6,19 +6,24 @@
 //! previous commit. Each waiting request hears about its order only after its batch committed;
 //! a failed commit fails every order of the batch and gives their units back to their deals.
 //!
+//! Orders claimed on HTTP workers' threads (see `ledger.rs`) carry where to report them: when
+//! such orders enter a batch, their deal hears whose units they are (one `Attribute` message per
+//! deal and batch), before the commit.
+//!
 //! A store that just failed a commit is presumed down: the orders queued behind the failed batch
 //! are failed with it at once instead of each waiting out the store's own timeout in turn, so
 //! during an outage every request hears 503 within about one timeout. The next order to arrive
 //! tries the store again; there is no separate health probe to keep in step.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::deal::{PlaceError, PlaceReply, ReturnUnits};
+use crate::DealId;
+use crate::deal::{Attribute, ClaimedOrder, PlaceError, PlaceReply, ReturnUnits};
 use crate::journal::{Journal, JournalError, NewOrder, OrderRecord};
 
 /// The writer's bounds.
@@ -58,6 +63,9 @@ pub struct PendingOrder {
     pub order: NewOrder,
     pub reply: PlaceReply,
     pub release_to: Recipient<ReturnUnits>,
+    /// For an order claimed from a lent counter: where to report it when it enters a batch.
+    /// `None` once reported, and for orders the deal's actor reserved itself.
+    pub attribute_to: Option<Recipient<Attribute>>,
 }
 
 impl std::fmt::Debug for PendingOrder {
@@ -118,7 +126,8 @@ impl OrderWriter {
         }
         self.committing = true;
         let take = self.queue.len().min(self.config.batch_max);
-        let batch: Vec<PendingOrder> = self.queue.drain(..take).collect();
+        let mut batch: Vec<PendingOrder> = self.queue.drain(..take).collect();
+        report_claims(&mut batch);
         let orders: Vec<NewOrder> = batch.iter().map(|pending| pending.order.clone()).collect();
         let commit = self.journal.commit_orders(orders);
         ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
@@ -175,19 +184,45 @@ impl OrderWriter {
     }
 }
 
+/// Tells each deal whose units its claimed orders in `batch` are: one message per deal.
+fn report_claims(batch: &mut [PendingOrder]) {
+    let mut reports: HashMap<DealId, (Recipient<Attribute>, Vec<ClaimedOrder>)> = HashMap::new();
+    for pending in batch.iter_mut() {
+        let Some(to) = pending.attribute_to.take() else {
+            continue;
+        };
+        let claimed = ClaimedOrder {
+            customer_id: pending.order.customer_id,
+            quantity: pending.order.quantity,
+            round: pending.order.round,
+        };
+        reports
+            .entry(pending.order.deal_id)
+            .or_insert_with(|| (to, Vec::new()))
+            .1
+            .push(claimed);
+    }
+    // `do_send`: a report must not be lost to a full mailbox; there is one per deal and batch.
+    for (to, orders) in reports.into_values() {
+        to.do_send(Attribute { orders });
+    }
+}
+
 /// Gives an order's units back to its deal, which then answers the requester with `error`.
 /// `do_send` on purpose: this message must not be lost to a full mailbox, and it is bounded by
 /// the size of one batch.
-fn return_units(pending: PendingOrder, error: PlaceError) {
+pub fn return_units(pending: PendingOrder, error: PlaceError) {
     let PendingOrder {
         order,
         reply,
         release_to,
+        attribute_to,
     } = pending;
     release_to.do_send(ReturnUnits {
         customer_id: order.customer_id,
         quantity: order.quantity,
         round: order.round,
+        attributed: attribute_to.is_none(),
         reply,
         error,
     });

@@ -6,16 +6,20 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::DealId;
-use crate::deal::{DealActor, DealState};
+use crate::deal::{Attribute, DealActor, DealState, ReturnUnits};
 use crate::journal::{Journal, LoadedDeal};
 use crate::mirror::DealMirror;
 use crate::order_writer::{Drain, OrderWriter, WriterConfig, WriterStats};
 
-/// A live deal: its actor and its mirror.
+/// A live deal: its actor, its mirror, and the writer its orders go to.
 #[derive(Clone)]
 pub struct DealHandle {
     pub addr: Addr<DealActor>,
     pub mirror: Arc<DealMirror>,
+    pub(crate) writer: Addr<OrderWriter>,
+    /// The actor's inboxes for the writer's messages about claimed orders, made once.
+    pub(crate) returns: Recipient<ReturnUnits>,
+    pub(crate) attributions: Recipient<Attribute>,
 }
 
 /// Every live deal by id. Lookups clone the handle out, so no map guard is ever held across an
@@ -131,7 +135,13 @@ impl Engine {
                 DealActor::new(state, mirror, writer, journal, capacity)
             })
         };
-        let handle = DealHandle { addr, mirror };
+        let handle = DealHandle {
+            returns: addr.clone().recipient(),
+            attributions: addr.clone().recipient(),
+            addr,
+            mirror,
+            writer: self.writer.clone(),
+        };
         self.registry.insert(deal_id, handle.clone());
         (handle, drift)
     }

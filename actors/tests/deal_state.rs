@@ -265,10 +265,9 @@ fn simulate(seed: u64, steps: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Thousands of seeded random histories: conservation, the expiry rule and the limit hold
-/// after every step. A failure prints its seed; `TOPKART_SIM_SEED=n` replays one.
-#[test]
-fn random_histories_conserve_units() {
+/// Runs `simulate` over many seeds (`TOPKART_SIM_SEEDS`, default `seeds`), or replays the one
+/// in `TOPKART_SIM_SEED`. A failure names its seed.
+fn run_seeds(simulate: fn(u64, usize) -> Result<(), String>, seeds: u64) {
     if let Some(seed) = std::env::var("TOPKART_SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -279,7 +278,7 @@ fn random_histories_conserve_units() {
     let seeds: u64 = std::env::var("TOPKART_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5_000);
+        .unwrap_or(seeds);
     for seed in 0..seeds {
         let outcome = std::panic::catch_unwind(|| simulate(seed, 400));
         match outcome {
@@ -290,4 +289,211 @@ fn random_histories_conserve_units() {
             }
         }
     }
+}
+
+/// Thousands of seeded random histories: conservation, the expiry rule and the limit hold
+/// after every step. A failure prints its seed; `TOPKART_SIM_SEED=n` replays one.
+#[test]
+fn random_histories_conserve_units() {
+    run_seeds(simulate, 5_000);
+}
+
+/// Claims on the lent counter count as sold at once and as a customer's units once attributed;
+/// a claim that is returned gives its units back exactly once.
+#[test]
+fn claims_are_absorbed_attributed_and_returned() {
+    let mut state = DealState::new(deal(10, None));
+    assert!(state.lendable());
+    // Workers claimed 3 units (the ledger went from 10 to 7).
+    state.absorb_claims(7);
+    assert_eq!((state.available_units(), state.sold_units()), (7, 3));
+    assert_eq!(state.unattributed_units(), 3);
+    assert!(state.attribute(1, 2, 1));
+    assert_eq!(state.units_held_by(1), 2);
+    assert!(state.return_claim(1, 1));
+    assert_eq!((state.available_units(), state.sold_units()), (8, 2));
+    assert_eq!(state.unattributed_units(), 0);
+    assert!(
+        !state.attribute(1, 1, 0),
+        "another round's claim is not this state's"
+    );
+    assert!(state.release(1, 2, 1));
+    assert_eq!(state.available_units(), 10);
+}
+
+/// A limited deal is never lent, and waits for attribution before checking its limit.
+#[test]
+fn a_limit_added_over_unattributed_claims_waits_for_them() {
+    let mut state = DealState::new(deal(10, None));
+    state.absorb_claims(8);
+    let mut terms = state.record().terms();
+    terms.per_customer_limit = Some(2);
+    state.amend(terms, T0);
+    assert!(!state.lendable());
+    assert!(state.awaits_attribution());
+    assert!(state.attribute(4, 2, 1));
+    assert!(!state.awaits_attribution());
+    assert_eq!(
+        state.reserve(4, 1, T0 + 1),
+        Err(ReserveError::LimitExceeded {
+            limit: 2,
+            already: 2
+        })
+    );
+}
+
+/// The actor's discipline around a lent counter, as the test drives it: every change recalls
+/// the loan first and lends again afterwards if the deal is lendable.
+struct LentDeal {
+    state: DealState,
+    /// The counter while lent (what workers claim from); `None` while not lent.
+    lent: Option<i64>,
+}
+
+impl LentDeal {
+    fn recall(&mut self) {
+        if let Some(left) = self.lent.take() {
+            self.state.absorb_claims(left);
+        }
+    }
+
+    fn publish(&mut self) {
+        assert!(self.lent.is_none());
+        if self.state.lendable() {
+            self.lent = Some(self.state.available_units());
+        }
+    }
+
+    fn available(&self) -> i64 {
+        self.lent.unwrap_or(self.state.available_units())
+    }
+}
+
+/// Seeded histories with a lent counter: claims by workers, the writer's attributions and
+/// returns, the actor's own reservations, releases, resizes, closes and a limit switched on and
+/// off. Conservation (counting claims not yet taken in), the window, and the limit (counting
+/// claims not yet attributed) hold after every step.
+fn simulate_lent(seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = Rng(seed);
+    let total = 1 + rng.below(50);
+    let mut deal = LentDeal {
+        state: DealState::new(deal(total, None)),
+        lent: None,
+    };
+    deal.publish();
+    let mut now = T0 - HOUR_MS / 4 + rng.below(HOUR_MS as u64 / 2);
+    // Claimed on the lent counter, not yet reported by the writer: (customer, quantity).
+    let mut claimed: Vec<(i64, i64)> = Vec::new();
+    // Orders whose customer the state knows: (customer, quantity).
+    let mut live: Vec<(i64, i64)> = Vec::new();
+    for step in 0..steps {
+        let fail = |what: String| Err(format!("seed {seed}, step {step}: {what}"));
+        let record = deal.state.record().clone();
+        match rng.below(12) {
+            0..=3 => {
+                // A worker's claim.
+                let (customer, quantity) = (rng.below(8), 1 + rng.below(4));
+                if let Some(units) = deal.lent.as_mut() {
+                    if record.closed || record.per_customer_limit.is_some() {
+                        return fail("lent while closed or limited".into());
+                    }
+                    let open = now >= record.starts_at && now < record.expires_at;
+                    if open && *units >= quantity {
+                        *units -= quantity;
+                        claimed.push((customer, quantity));
+                    }
+                }
+            }
+            4 if !claimed.is_empty() => {
+                // The writer takes a claim into a batch and reports it.
+                let (customer, quantity) = claimed.remove(0);
+                if let Some(units) = deal.lent {
+                    deal.state.absorb_claims(units);
+                }
+                deal.state.attribute(customer, quantity, 1);
+                live.push((customer, quantity));
+            }
+            5 if !claimed.is_empty() => {
+                // A claim that never reached a batch comes back.
+                let index = rng.below(claimed.len() as u64) as usize;
+                let (_, quantity) = claimed.swap_remove(index);
+                deal.recall();
+                deal.state.return_claim(quantity, 1);
+                deal.publish();
+            }
+            6 => {
+                // An order through the actor (it parks while the limit awaits attribution).
+                let (customer, quantity) = (rng.below(8), 1 + rng.below(4));
+                deal.recall();
+                if !deal.state.awaits_attribution() {
+                    let mine: i64 = live
+                        .iter()
+                        .chain(&claimed)
+                        .filter(|(c, _)| *c == customer)
+                        .map(|(_, q)| q)
+                        .sum();
+                    if deal.state.reserve(customer, quantity, now).is_ok() {
+                        if let Some(limit) = record.per_customer_limit {
+                            if mine + quantity > limit {
+                                return fail(format!(
+                                    "customer {customer} with {mine} got {quantity} more, limit {limit}"
+                                ));
+                            }
+                        }
+                        live.push((customer, quantity));
+                    }
+                }
+                deal.publish();
+            }
+            7 if !live.is_empty() => {
+                let index = rng.below(live.len() as u64) as usize;
+                let (customer, quantity) = live.swap_remove(index);
+                deal.recall();
+                if !deal.state.release(customer, quantity, 1) {
+                    return fail("a live order's release restocked nothing".into());
+                }
+                deal.publish();
+            }
+            8 => {
+                deal.recall();
+                let _ = deal.state.resize(rng.below(11) - 5);
+                deal.publish();
+            }
+            9 => {
+                deal.recall();
+                deal.state.set_closed(rng.below(3) == 0, now);
+                deal.publish();
+            }
+            10 => {
+                deal.recall();
+                let mut terms = deal.state.record().terms();
+                terms.per_customer_limit = (rng.below(2) == 0).then(|| 2 + rng.below(6));
+                deal.state.amend(terms, now);
+                deal.publish();
+            }
+            _ => now += rng.below(HOUR_MS as u64 / 8),
+        }
+        let held: i64 = live.iter().chain(&claimed).map(|(_, q)| q).sum();
+        let total = deal.state.record().total_units;
+        if deal.available() + held != total || deal.available() < 0 {
+            return fail(format!(
+                "conservation: available {} + held {held} != total {total}",
+                deal.available()
+            ));
+        }
+        let absorbed_but_unreported = deal.state.unattributed_units();
+        let pending: i64 = claimed.iter().map(|(_, q)| q).sum();
+        let not_absorbed = deal.state.available_units() - deal.available();
+        if absorbed_but_unreported + not_absorbed != pending {
+            return fail(format!(
+                "unattributed {absorbed_but_unreported} + not taken in {not_absorbed} != claimed {pending}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_histories_with_a_lent_counter_conserve_units() {
+    run_seeds(simulate_lent, 2_000);
 }

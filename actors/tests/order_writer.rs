@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actors::clock::now_ms;
-use actors::deal::{DealRecord, PlaceError, PlaceOrder, Recurrence};
+use actors::deal::{DealRecord, PlaceError, PlaceOrder};
 use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
 use actors::registry::{Engine, EngineConfig};
 use tokio::sync::{Semaphore, oneshot};
+
+mod support;
 
 /// A journal that records batch sizes, can hold commits until released, and can fail them.
 #[derive(Default)]
@@ -57,25 +59,8 @@ impl Journal for FakeJournal {
 }
 
 fn live_deal(units: i64) -> LoadedDeal {
-    let now = now_ms();
     LoadedDeal {
-        record: DealRecord {
-            id: 1,
-            product_name: "Lamp".into(),
-            actual_price: 2_000,
-            final_price: 1_000,
-            total_units: units,
-            available_units: units,
-            starts_at: now - 1_000,
-            expires_at: now + 3_600_000,
-            per_customer_limit: None,
-            closed: false,
-            recurrence: Recurrence::None,
-            round: 1,
-            rearmed_day: 0,
-            created_at: now,
-            updated_at: now,
-        },
+        record: support::open_deal(units),
         units_by_customer: HashMap::new(),
     }
 }
@@ -268,5 +253,98 @@ async fn a_full_writer_queue_refuses_without_losing_units() {
         record.available_units, 7,
         "three sold, the refused two given back"
     );
+    engine.stop();
+}
+
+/// An order claimed on the caller's thread reaches the writer without the actor, is reported to
+/// its deal when it enters a batch (a limit switched on afterwards counts it), and, when its
+/// commit fails, its units come back.
+#[actix::test]
+async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
+    use actors::deal::{Amend, ReserveError};
+    use actors::placing::Path;
+
+    let journal = Arc::new(FakeJournal::default());
+    let engine = Engine::start(journal.clone(), EngineConfig::default());
+    let (deal, _) = engine.launch(live_deal(10));
+    // The actor lends its counter once it has started; a snapshot waits for that.
+    deal.addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+
+    let (path, outcome) = deal.place(4, 2, None).expect("taken in");
+    assert_eq!(
+        path,
+        Path::Claimed,
+        "an open, unlimited deal is claimed on this thread"
+    );
+    let order = outcome.await.expect("answered").expect("stored");
+    assert_eq!(
+        (order.customer_id, order.quantity, order.unit_price),
+        (4, 2, 1_000)
+    );
+    assert_eq!(deal.mirror.available_units(), 8);
+
+    let mut terms = live_deal(10).record.terms();
+    terms.per_customer_limit = Some(2);
+    deal.addr
+        .send(Amend {
+            terms,
+            updated_at: now_ms(),
+        })
+        .await
+        .expect("runs")
+        .expect("amended");
+    let (path, outcome) = deal.place(4, 1, None).expect("taken in");
+    assert_eq!(path, Path::Actor, "a limited deal is decided by its actor");
+    assert_eq!(
+        outcome.await.expect("answered"),
+        Err(PlaceError::Refused(ReserveError::LimitExceeded {
+            limit: 2,
+            already: 2
+        })),
+        "the claimed order counts toward the limit"
+    );
+
+    let (other, _) = engine.launch(LoadedDeal {
+        record: DealRecord {
+            id: 2,
+            ..live_deal(5).record
+        },
+        units_by_customer: HashMap::new(),
+    });
+    other
+        .addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+    journal.fail.store(true, Ordering::SeqCst);
+    let mut outcomes = Vec::new();
+    for customer in 1..=5 {
+        let (path, outcome) = other.place(customer, 1, None).expect("taken in");
+        assert_eq!(path, Path::Claimed);
+        outcomes.push(outcome);
+    }
+    for outcome in outcomes {
+        assert_eq!(
+            outcome.await.expect("answered"),
+            Err(PlaceError::StoreFailed)
+        );
+    }
+    assert_eq!(
+        other.mirror.available_units(),
+        5,
+        "every failed claim's units came back"
+    );
+    let record = other
+        .addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+    assert_eq!((record.available_units, record.total_units), (5, 5));
     engine.stop();
 }

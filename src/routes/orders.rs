@@ -3,10 +3,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::clock::now_ms;
-use actors::deal::{PlaceError, PlaceOrder, Release};
+use actors::deal::{PlaceError, Release};
 use actors::journal::{OrderRecord, OrderStatus};
+use actors::placing::Path;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
@@ -153,17 +153,12 @@ async fn reserve_and_store(
         metrics::counter!("topkart_orders_refused_total", "reason" => "mirror").increment(1);
         return Err(refusal.into());
     }
-    let (reply, outcome) = oneshot::channel();
-    let message = PlaceOrder {
-        customer_id: caller.user_id,
-        quantity,
-        idempotency_key: key,
-        reply,
+    let (path, outcome) = handle.place(caller.user_id, quantity, key)?;
+    let path = match path {
+        Path::Claimed => "claimed",
+        Path::Actor => "actor",
     };
-    handle.addr.try_send(message).map_err(|error| match error {
-        actix::dev::SendError::Full(_) => PlaceError::Overloaded,
-        actix::dev::SendError::Closed(_) => PlaceError::ShuttingDown,
-    })?;
+    metrics::counter!("topkart_orders_entered_total", "path" => path).increment(1);
     let order = outcome.await.map_err(|_| PlaceError::ShuttingDown)??;
     metrics::counter!("topkart_orders_placed_total").increment(1);
     Ok(order)

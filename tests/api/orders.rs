@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actors::clock::now_ms;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::helpers::{Backend, TestApp, assert_error, rfc3339, spawn, spawn_app};
@@ -175,6 +175,52 @@ async fn the_per_customer_limit_holds(backend: Backend) {
             .0,
         StatusCode::CREATED
     );
+    app.finish().await;
+}
+
+/// Orders of an unlimited deal are claimed without the deal's actor; a limit set afterwards
+/// still counts them, and lifting it lets the customer buy again.
+async fn a_limit_set_later_counts_the_orders_before_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = Some(app.admin_token.as_str());
+    let deal_id = app.create_deal(10, json!({})).await;
+    let customers = app.customers(2).await;
+    let (first, second) = (
+        Some(customers[0].token.as_str()),
+        Some(customers[1].token.as_str()),
+    );
+    let order = |token, quantity| {
+        app.post(
+            "/api/v1/orders",
+            token,
+            json!({"deal_id": deal_id, "quantity": quantity}),
+        )
+    };
+    assert_eq!(order(first, 2).await.0, StatusCode::CREATED);
+
+    let path = format!("/api/v1/deals/{deal_id}");
+    let limit = |value: Value| {
+        app.call(
+            "PATCH",
+            &path,
+            admin,
+            Some(json!({"per_customer_limit": value})),
+        )
+    };
+    assert_eq!(limit(json!(2)).await.0, StatusCode::OK);
+    let refused = order(first, 1).await;
+    assert_error(&refused, StatusCode::CONFLICT, "LIMIT_EXCEEDED");
+    assert_eq!(order(second, 2).await.0, StatusCode::CREATED);
+    assert_error(
+        &order(second, 1).await,
+        StatusCode::CONFLICT,
+        "LIMIT_EXCEEDED",
+    );
+
+    assert_eq!(limit(Value::Null).await.0, StatusCode::OK);
+    assert_eq!(order(first, 1).await.0, StatusCode::CREATED);
+    let (_, deal) = app.get(&path, admin).await;
+    assert_eq!(deal["available_units"], json!(5));
     app.finish().await;
 }
 
@@ -539,6 +585,7 @@ crate::on_both_stores!(
     scheduled_deals_do_not_sell_yet,
     closing_and_reopening,
     the_per_customer_limit_holds,
+    a_limit_set_later_counts_the_orders_before_it,
     a_failed_commit_answers_5xx_and_returns_units,
     idempotency_keys_reserve_once,
     cancellation_and_transitions,

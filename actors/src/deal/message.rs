@@ -55,8 +55,28 @@ pub struct ReturnUnits {
     pub customer_id: CustomerId,
     pub quantity: i64,
     pub round: i64,
+    /// Whether the deal already counts these units as the customer's (every order the actor
+    /// reserved; a claimed order once the writer attributed it).
+    pub attributed: bool,
     pub reply: PlaceReply,
     pub error: PlaceError,
+}
+
+/// One claimed order the writer took into a batch: whose units they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedOrder {
+    pub customer_id: CustomerId,
+    pub quantity: i64,
+    pub round: i64,
+}
+
+/// The writer's report on orders claimed from the lent counter (see `ledger.rs`), sent when they
+/// enter a batch: before the batch commits, so it reaches the deal before anything that could
+/// follow the commit (a cancellation), and one message for all of a deal's orders in the batch.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Attribute {
+    pub orders: Vec<ClaimedOrder>,
 }
 
 /// Move `total_units` and `available_units` together by `delta_units`.

@@ -3,18 +3,26 @@
 //! Every handler is synchronous, so the deal's decisions happen one at a time in mailbox order
 //! with no lock and no await. The only asynchronous work (the daily re-arm's write) runs as a
 //! spawned future while sales are paused by `DealState::begin_rearm`.
+//!
+//! While the deal is lendable (open, no per-customer limit) the actor lends its counter to the
+//! HTTP workers (`ledger.rs`): most orders are then claimed without a message to the actor. Any
+//! handler that changes the deal first *recalls* the loan (after which no claim can succeed and
+//! the state holds every claim made), changes the state, then publishes it and lends again if
+//! the deal is still lendable.
 
 mod message;
 mod record;
 mod state;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 pub use message::{
-    Amend, PlaceError, PlaceOrder, PlaceReply, Release, Resize, ReturnUnits, SetClosed, Snapshot,
+    Amend, Attribute, ClaimedOrder, PlaceError, PlaceOrder, PlaceReply, Release, Resize,
+    ReturnUnits, SetClosed, Snapshot,
 };
 pub use record::{DealRecord, DealStatus, DealTerms, Recurrence};
 pub use state::{DealState, Reservation, ReserveError, ResizeError};
@@ -34,6 +42,11 @@ pub struct DealActor {
     journal: Arc<dyn Journal>,
     /// Bound on queued messages; a full mailbox answers `OVERLOADED` instead of growing.
     mailbox_capacity: usize,
+    /// Whether the mirror's ledger is lent to the HTTP workers right now.
+    lent: bool,
+    /// Orders of a limited deal waiting for the writer's report on claimed units (see
+    /// `DealState::awaits_attribution`); at most `mailbox_capacity`.
+    parked: VecDeque<PlaceOrder>,
 }
 
 impl DealActor {
@@ -50,11 +63,103 @@ impl DealActor {
             writer,
             journal,
             mailbox_capacity,
+            lent: false,
+            parked: VecDeque::new(),
         }
     }
 
-    fn publish(&self) {
+    /// Takes in the claims made so far without ending the loan.
+    fn absorb_claims(&mut self) {
+        if self.lent {
+            self.state.absorb_claims(self.mirror.ledger_units());
+        }
+    }
+
+    /// Ends the loan: from here on the state alone decides, and it holds every claim made.
+    fn recall(&mut self) {
+        if self.lent {
+            let left = self.mirror.recall();
+            self.lent = false;
+            self.state.absorb_claims(left);
+        }
+    }
+
+    /// Publishes the stock after a change made with the loan recalled, and lends again if the
+    /// deal is lendable.
+    fn publish_units(&mut self) {
+        debug_assert!(!self.lent, "publish with the loan outstanding");
+        if self.state.lendable() {
+            self.mirror.lend(self.state.available_units());
+            self.lent = true;
+        } else {
+            self.mirror.publish_available(self.state.available_units());
+        }
+    }
+
+    /// Publishes a new definition of the deal (after a recall), then its stock.
+    fn publish(&mut self) {
         self.mirror.publish_record(self.state.record());
+        self.publish_units();
+    }
+
+    /// Decides orders that waited for attribution, once nothing is unattributed any more.
+    fn serve_parked(&mut self, ctx: &mut Context<Self>) {
+        while !self.state.awaits_attribution() {
+            let Some(order) = self.parked.pop_front() else {
+                return;
+            };
+            self.place(order, ctx);
+        }
+    }
+
+    /// Reserves through the state (the loan recalled) and hands the order to the writer.
+    fn place(&mut self, msg: PlaceOrder, ctx: &mut Context<Self>) {
+        self.recall();
+        if self.state.awaits_attribution() {
+            if self.parked.len() >= self.mailbox_capacity {
+                let _ = msg.reply.send(Err(PlaceError::Overloaded));
+            } else {
+                self.parked.push_back(msg);
+            }
+            self.publish_units();
+            return;
+        }
+        let now = now_ms();
+        let reservation = match self.state.reserve(msg.customer_id, msg.quantity, now) {
+            Ok(reservation) => reservation,
+            Err(refusal) => {
+                self.publish_units();
+                let _ = msg.reply.send(Err(refusal.into()));
+                return;
+            }
+        };
+        let order = NewOrder {
+            deal_id: reservation.deal_id,
+            round: reservation.round,
+            customer_id: reservation.customer_id,
+            quantity: reservation.quantity,
+            unit_price: reservation.unit_price,
+            total_price: reservation.total_price,
+            idempotency_key: msg.idempotency_key,
+            created_at: now,
+        };
+        let pending = PendingOrder {
+            order,
+            reply: msg.reply,
+            release_to: ctx.address().recipient(),
+            attribute_to: None,
+        };
+        // `try_send`, never `do_send`: a full writer must turn into a 503, not unbounded memory.
+        if let Err(refused) = self.writer.try_send(Persist(pending)) {
+            let Persist(pending) = refused.into_inner();
+            self.state.release(
+                pending.order.customer_id,
+                pending.order.quantity,
+                pending.order.round,
+            );
+            let _ = pending.reply.send(Err(PlaceError::Overloaded));
+        }
+        self.publish_units();
     }
 
     fn schedule_rearm(&self, ctx: &mut Context<Self>) {
@@ -75,8 +180,10 @@ impl DealActor {
         {
             return;
         }
+        self.recall();
         self.state.begin_rearm();
         self.mirror.set_rearming(true);
+        self.publish_units();
         let deal_id = self.state.id();
         let persisted = self.journal.rearm_deal(deal_id, day);
         ctx.spawn(
@@ -98,11 +205,13 @@ impl DealActor {
                         actor.publish();
                         tracing::info!(deal_id, round = actor.state.round(), "daily deal re-armed");
                         actor.schedule_rearm(ctx);
+                        actor.serve_parked(ctx);
                     }
                     Err(error) => {
                         tracing::error!(deal_id, %error, "daily re-arm failed; retrying");
                         actor.state.abort_rearm();
                         actor.mirror.set_rearming(false);
+                        actor.publish_units();
                         ctx.run_later(REARM_RETRY, move |actor, ctx| actor.rearm(ctx, day));
                     }
                 }),
@@ -115,6 +224,7 @@ impl Actor for DealActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.mailbox_capacity);
+        self.publish_units();
         let now = now_ms();
         if self.state.rearm_due(now) {
             self.rearm(ctx, day_of(now));
@@ -128,41 +238,21 @@ impl Handler<PlaceOrder> for DealActor {
     type Result = ();
 
     fn handle(&mut self, msg: PlaceOrder, ctx: &mut Self::Context) {
-        let now = now_ms();
-        let reservation = match self.state.reserve(msg.customer_id, msg.quantity, now) {
-            Ok(reservation) => reservation,
-            Err(refusal) => {
-                let _ = msg.reply.send(Err(refusal.into()));
-                return;
-            }
-        };
-        self.mirror.publish_available(self.state.available_units());
-        let order = NewOrder {
-            deal_id: reservation.deal_id,
-            round: reservation.round,
-            customer_id: reservation.customer_id,
-            quantity: reservation.quantity,
-            unit_price: reservation.unit_price,
-            total_price: reservation.total_price,
-            idempotency_key: msg.idempotency_key,
-            created_at: now,
-        };
-        let pending = PendingOrder {
-            order,
-            reply: msg.reply,
-            release_to: ctx.address().recipient(),
-        };
-        // `try_send`, never `do_send`: a full writer must turn into a 503, not unbounded memory.
-        if let Err(refused) = self.writer.try_send(Persist(pending)) {
-            let Persist(pending) = refused.into_inner();
-            self.state.release(
-                pending.order.customer_id,
-                pending.order.quantity,
-                pending.order.round,
-            );
-            self.mirror.publish_available(self.state.available_units());
-            let _ = pending.reply.send(Err(PlaceError::Overloaded));
+        self.place(msg, ctx);
+    }
+}
+
+impl Handler<Attribute> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attribute, ctx: &mut Self::Context) {
+        // The claims reported here may not have been taken in yet.
+        self.absorb_claims();
+        for order in msg.orders {
+            self.state
+                .attribute(order.customer_id, order.quantity, order.round);
         }
+        self.serve_parked(ctx);
     }
 }
 
@@ -170,8 +260,9 @@ impl Handler<Release> for DealActor {
     type Result = bool;
 
     fn handle(&mut self, msg: Release, _: &mut Self::Context) -> bool {
+        self.recall();
         let released = self.state.release(msg.customer_id, msg.quantity, msg.round);
-        self.mirror.publish_available(self.state.available_units());
+        self.publish_units();
         released
     }
 }
@@ -179,10 +270,16 @@ impl Handler<Release> for DealActor {
 impl Handler<ReturnUnits> for DealActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ReturnUnits, _: &mut Self::Context) {
-        self.state.release(msg.customer_id, msg.quantity, msg.round);
-        self.mirror.publish_available(self.state.available_units());
+    fn handle(&mut self, msg: ReturnUnits, ctx: &mut Self::Context) {
+        self.recall();
+        if msg.attributed {
+            self.state.release(msg.customer_id, msg.quantity, msg.round);
+        } else {
+            self.state.return_claim(msg.quantity, msg.round);
+        }
+        self.publish_units();
         let _ = msg.reply.send(Err(msg.error));
+        self.serve_parked(ctx);
     }
 }
 
@@ -190,8 +287,10 @@ impl Handler<Resize> for DealActor {
     type Result = Result<DealRecord, ResizeError>;
 
     fn handle(&mut self, msg: Resize, _: &mut Self::Context) -> Self::Result {
-        self.state.resize(msg.delta_units)?;
+        self.recall();
+        let resized = self.state.resize(msg.delta_units);
         self.publish();
+        resized?;
         Ok(self.state.record().clone())
     }
 }
@@ -201,11 +300,14 @@ impl Handler<Amend> for DealActor {
 
     fn handle(&mut self, msg: Amend, ctx: &mut Self::Context) -> Self::Result {
         let was_daily = self.state.record().recurrence == Recurrence::Daily;
+        self.recall();
         self.state.amend(msg.terms, msg.updated_at);
         self.publish();
         if !was_daily {
             self.schedule_rearm(ctx);
         }
+        // A limit lifted: parked orders need not wait any more.
+        self.serve_parked(ctx);
         Ok(self.state.record().clone())
     }
 }
@@ -217,6 +319,7 @@ impl Handler<SetClosed> for DealActor {
         if !msg.closed && now_ms() >= self.state.record().expires_at {
             return Err(ReserveError::Expired);
         }
+        self.recall();
         self.state.set_closed(msg.closed, msg.updated_at);
         self.publish();
         Ok(self.state.record().clone())
@@ -227,6 +330,7 @@ impl Handler<Snapshot> for DealActor {
     type Result = Result<DealRecord, ReserveError>;
 
     fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
+        self.absorb_claims();
         Ok(self.state.record().clone())
     }
 }

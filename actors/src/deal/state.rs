@@ -7,6 +7,12 @@
 //!
 //! `available_units + sold_units == total_units`, both non-negative, where `sold_units` counts
 //! the units of every live order of the current round (committed or still in the writer).
+//!
+//! Units claimed on HTTP workers' threads while the deal's actor lent its counter (see
+//! `ledger.rs`) enter here in two steps: [`DealState::absorb_claims`] counts them as sold but
+//! not yet *attributed* to a customer, and [`DealState::attribute`] assigns them once the writer
+//! reports whose orders they were. The per-customer counts are exact only when nothing is
+//! unattributed, which is why a deal is lent only while it has no per-customer limit.
 
 use std::collections::HashMap;
 
@@ -56,6 +62,8 @@ pub struct DealState {
     sold_units: i64,
     /// Units held by each customer in the current round, for the per-customer limit.
     units_by_customer: HashMap<CustomerId, i64>,
+    /// Units of `sold_units` claimed from the lent counter whose customer is not known yet.
+    unattributed_units: i64,
     /// Set between 00:00 UTC and the moment the daily re-arm is persisted: the new round may
     /// not sell before the store knows about it, or its sales would be overwritten.
     rearming: bool,
@@ -83,6 +91,7 @@ impl DealState {
             record,
             sold_units,
             units_by_customer,
+            unattributed_units: 0,
             rearming: false,
         };
         state.assert_conserved();
@@ -96,6 +105,7 @@ impl DealState {
             record,
             sold_units,
             units_by_customer: HashMap::new(),
+            unattributed_units: 0,
             rearming: false,
         };
         state.assert_conserved();
@@ -124,6 +134,77 @@ impl DealState {
 
     pub fn is_rearming(&self) -> bool {
         self.rearming
+    }
+
+    pub fn unattributed_units(&self) -> i64 {
+        self.unattributed_units
+    }
+
+    /// Whether the counter may be lent to the HTTP workers: the deal is open to everyone, so a
+    /// claim needs to know nothing but the count and the window.
+    pub fn lendable(&self) -> bool {
+        !self.rearming && !self.record.closed && self.record.per_customer_limit.is_none()
+    }
+
+    /// Whether a reservation must wait for the writer's report on claimed units: the
+    /// per-customer limit cannot be checked while some units have no known customer.
+    pub fn awaits_attribution(&self) -> bool {
+        self.record.per_customer_limit.is_some() && self.unattributed_units > 0
+    }
+
+    /// Takes in the claims made on the lent counter: it now reads `ledger_units`, and every
+    /// unit below the state's own count was claimed since the last look.
+    pub fn absorb_claims(&mut self, ledger_units: i64) {
+        let claimed = self.record.available_units - ledger_units;
+        assert!(
+            claimed >= 0,
+            "deal {}: the ledger holds {ledger_units} units, more than the {} the actor knows of",
+            self.record.id,
+            self.record.available_units
+        );
+        if claimed == 0 {
+            return;
+        }
+        self.record.available_units = ledger_units;
+        self.sold_units += claimed;
+        self.unattributed_units += claimed;
+        self.assert_conserved();
+    }
+
+    /// Assigns claimed units to the customer whose order holds them. Claims of another round
+    /// belong to a state that is gone: ignored. Returns whether anything was assigned.
+    pub fn attribute(&mut self, customer_id: CustomerId, quantity: i64, round: i64) -> bool {
+        if round != self.record.round || quantity < 1 {
+            return false;
+        }
+        assert!(
+            self.unattributed_units >= quantity,
+            "deal {}: {quantity} units attributed with {} unattributed",
+            self.record.id,
+            self.unattributed_units
+        );
+        self.unattributed_units -= quantity;
+        *self.units_by_customer.entry(customer_id).or_insert(0) += quantity;
+        self.assert_conserved();
+        true
+    }
+
+    /// Gives back claimed units whose order was never stored and never attributed.
+    pub fn return_claim(&mut self, quantity: i64, round: i64) -> bool {
+        if round != self.record.round || quantity < 1 {
+            return false;
+        }
+        assert!(
+            self.unattributed_units >= quantity,
+            "deal {}: {quantity} claimed units returned with {} unattributed",
+            self.record.id,
+            self.unattributed_units
+        );
+        self.unattributed_units -= quantity;
+        self.sold_units -= quantity;
+        self.record.available_units += quantity;
+        self.assert_conserved();
+        true
     }
 
     pub fn units_held_by(&self, customer_id: CustomerId) -> i64 {
@@ -266,6 +347,7 @@ impl DealState {
         assert!(
             r.available_units >= 0
                 && self.sold_units >= 0
+                && self.unattributed_units >= 0
                 && r.available_units + self.sold_units == r.total_units,
             "deal {}: conservation broken: available {} + sold {} != total {}",
             r.id,
@@ -274,7 +356,7 @@ impl DealState {
             r.total_units
         );
         debug_assert_eq!(
-            self.units_by_customer.values().sum::<i64>(),
+            self.units_by_customer.values().sum::<i64>() + self.unattributed_units,
             self.sold_units,
             "deal {}: per-customer units do not add up to the units sold",
             r.id

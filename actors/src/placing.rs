@@ -1,0 +1,80 @@
+//! How an order enters the engine: claimed on the caller's thread from the deal's lent counter
+//! and handed straight to the writer, or, when the counter is not lent, decided by the deal's
+//! actor. Either way the answer arrives once the order's batch has committed (or failed).
+
+use tokio::sync::oneshot;
+
+use crate::CustomerId;
+use crate::clock::now_ms;
+use crate::deal::{PlaceError, PlaceOrder};
+use crate::journal::{NewOrder, OrderRecord};
+use crate::mirror::FastClaim;
+use crate::order_writer::{PendingOrder, Persist, return_units};
+use crate::registry::DealHandle;
+
+/// Where an order's outcome arrives.
+pub type Outcome = oneshot::Receiver<Result<OrderRecord, PlaceError>>;
+
+/// How the order was taken in (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Claimed from the lent counter on the caller's thread.
+    Claimed,
+    /// Decided by the deal's actor.
+    Actor,
+}
+
+impl DealHandle {
+    /// Takes an order in. Refusals known at once come back as `Err`; otherwise the outcome
+    /// arrives on the returned receiver. Nothing here awaits, so a caller that goes away after
+    /// this returns cannot strand claimed units: the order is with the writer or the actor.
+    pub fn place(
+        &self,
+        customer_id: CustomerId,
+        quantity: i64,
+        idempotency_key: Option<String>,
+    ) -> Result<(Path, Outcome), PlaceError> {
+        let (reply, outcome) = oneshot::channel();
+        let now = now_ms();
+        match self.mirror.try_claim(quantity, now) {
+            FastClaim::Refused(refusal) => Err(refusal.into()),
+            FastClaim::Claimed(terms) => {
+                let order = NewOrder {
+                    deal_id: terms.id,
+                    round: terms.round,
+                    customer_id,
+                    quantity,
+                    unit_price: terms.final_price,
+                    total_price: terms.final_price * quantity,
+                    idempotency_key,
+                    created_at: now,
+                };
+                let pending = PendingOrder {
+                    order,
+                    reply,
+                    release_to: self.returns.clone(),
+                    attribute_to: Some(self.attributions.clone()),
+                };
+                if let Err(refused) = self.writer.try_send(Persist(pending)) {
+                    // The deal takes the units back, then answers Overloaded on `outcome`.
+                    let Persist(pending) = refused.into_inner();
+                    return_units(pending, PlaceError::Overloaded);
+                }
+                Ok((Path::Claimed, outcome))
+            }
+            FastClaim::AskTheActor => {
+                let message = PlaceOrder {
+                    customer_id,
+                    quantity,
+                    idempotency_key,
+                    reply,
+                };
+                self.addr.try_send(message).map_err(|error| match error {
+                    actix::dev::SendError::Full(_) => PlaceError::Overloaded,
+                    actix::dev::SendError::Closed(_) => PlaceError::ShuttingDown,
+                })?;
+                Ok((Path::Actor, outcome))
+            }
+        }
+    }
+}
