@@ -18,6 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -25,6 +26,11 @@ use tokio::sync::oneshot;
 use crate::DealId;
 use crate::deal::{Attribute, ClaimedOrder, PlaceError, PlaceReply, ReturnUnits};
 use crate::journal::{Journal, JournalError, NewOrder, OrderRecord};
+
+/// A commit taking this long is logged: every order queued meanwhile waits for it.
+const SLOW_COMMIT: Duration = Duration::from_millis(50);
+/// Slow commits are logged at most this often.
+const SLOW_COMMIT_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// The writer's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +102,8 @@ pub struct OrderWriter {
     committing: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
     stats: Arc<WriterStats>,
+    slow_commits_unlogged: u64,
+    slow_commit_logged_at: Option<Instant>,
 }
 
 impl OrderWriter {
@@ -111,6 +119,8 @@ impl OrderWriter {
             committing: false,
             drain_waiters: Vec::new(),
             stats,
+            slow_commits_unlogged: 0,
+            slow_commit_logged_at: None,
         }
     }
 
@@ -130,8 +140,10 @@ impl OrderWriter {
         report_claims(&mut batch);
         let orders: Vec<NewOrder> = batch.iter().map(|pending| pending.order.clone()).collect();
         let commit = self.journal.commit_orders(orders);
+        let started = Instant::now();
         ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
             writer.committing = false;
+            writer.note_commit_time(started.elapsed(), batch.len());
             let failed = result.is_err();
             writer.answer(batch, result);
             if failed {
@@ -139,6 +151,31 @@ impl OrderWriter {
             }
             writer.commit_next_batch(ctx);
         }));
+    }
+
+    /// Logs slow commits (every order queued meanwhile waits for them), at most one line a
+    /// second with how many there were, so an overloaded store does not flood the log.
+    fn note_commit_time(&mut self, took: Duration, orders: usize) {
+        if took < SLOW_COMMIT {
+            return;
+        }
+        self.slow_commits_unlogged += 1;
+        let now = Instant::now();
+        if self
+            .slow_commit_logged_at
+            .is_some_and(|at| now.duration_since(at) < SLOW_COMMIT_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            orders,
+            millis = took.as_millis() as u64,
+            queued = self.queue.len(),
+            slow_commits = self.slow_commits_unlogged,
+            "slow commit: the orders queued behind it waited for it"
+        );
+        self.slow_commits_unlogged = 0;
+        self.slow_commit_logged_at = Some(now);
     }
 
     /// Fails every queued order after a failed commit (see the module's notes).

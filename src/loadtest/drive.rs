@@ -17,6 +17,8 @@ use super::setup::{Plan, PlannedRequest};
 /// Requests one open-loop thread keeps in flight at most; past it, a due request is counted as
 /// `late` instead of piling up without bound in the generator.
 const OPEN_LOOP_IN_FLIGHT_MAX: usize = 20_000;
+/// Finished open-loop tasks are pruned from the generator's list once it holds this many.
+const PRUNE_FIRST_AT: usize = 4_096;
 /// Latencies are recorded in microseconds, up to a minute.
 const LATENCY_MAX_US: u64 = 60_000_000;
 
@@ -288,6 +290,7 @@ async fn drive_thread(
             let interval = Duration::from_secs_f64(1.0 / rate_per_sec as f64);
             let in_flight = Rc::new(std::cell::Cell::new(0usize));
             let mut tasks = Vec::new();
+            let mut prune_at = PRUNE_FIRST_AT;
             for i in 0u64.. {
                 let intended = started + interval.mul_f64(i as f64);
                 if intended >= deadline {
@@ -308,8 +311,12 @@ async fn drive_thread(
                     context.send_and_record(n, intended).await;
                     in_flight.set(in_flight.get() - 1);
                 }));
-                if tasks.len() >= 4_096 {
+                if tasks.len() >= prune_at {
                     tasks.retain(|task| !task.is_finished());
+                    // Scan again only once the list has doubled: with thousands of requests in
+                    // flight (a server falling behind), pruning at every request made the
+                    // generator itself the bottleneck — O(in flight) work per request.
+                    prune_at = (tasks.len() * 2).max(PRUNE_FIRST_AT);
                 }
             }
             for task in tasks {
