@@ -112,6 +112,7 @@ fn args(url: &str, scenario: Scenario) -> LoadtestArgs {
         connections: Some(256),
         rate: None,
         duration_secs: 5,
+        warmup_secs: 1,
         units: 200_000,
         buyers: 200,
         deals: 1_000,

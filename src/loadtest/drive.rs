@@ -2,6 +2,12 @@
 //! one is answered. Open loop: requests start at fixed intervals whatever the server does, and
 //! each latency is measured from the request's *intended* start, so a stall shows up in the tail
 //! instead of silently slowing the load (coordinated omission).
+//!
+//! Both loops start with a warm-up (`warmup`): its requests are sent, answered and verified like
+//! any other, but kept out of the figures (rates, status mix, latencies), which describe the
+//! steady state; the warm-up's own count and tail are reported beside them. What a cold start
+//! costs (connections opened, caches filled) is real, but it is a different question from the
+//! sustained rate the figures are about.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -83,7 +89,15 @@ pub struct SecondBucket {
 
 /// Everything a run recorded.
 pub struct RunResult {
+    /// The measured window: the run's length after the warm-up.
     pub elapsed: Duration,
+    pub warmup: Duration,
+    /// Requests answered (or lost) during the warm-up, and their latencies, µs.
+    pub warmup_requests: u64,
+    pub warmup_latency: Histogram<u64>,
+    /// Orders created by requests of the measured window.
+    pub created_measured: u64,
+    /// The measured window's requests only (the warm-up's are in `warmup_*`).
     pub tally: Tally,
     /// Every request's latency, µs.
     pub latency: Histogram<u64>,
@@ -100,6 +114,10 @@ impl RunResult {
     fn empty(deals: usize) -> Self {
         Self {
             elapsed: Duration::ZERO,
+            warmup: Duration::ZERO,
+            warmup_requests: 0,
+            warmup_latency: histogram(),
+            created_measured: 0,
             tally: Tally::default(),
             latency: histogram(),
             order_latency: histogram(),
@@ -112,6 +130,11 @@ impl RunResult {
 
     fn merge(&mut self, other: RunResult) {
         self.tally.add(&other.tally);
+        self.warmup_requests += other.warmup_requests;
+        self.warmup_latency
+            .add(&other.warmup_latency)
+            .expect("same histogram bounds");
+        self.created_measured += other.created_measured;
         self.latency
             .add(&other.latency)
             .expect("same histogram bounds");
@@ -161,11 +184,13 @@ struct Outcome {
     sold_out: bool,
 }
 
-/// Runs the plan for `duration` on `threads` generator threads and merges what they recorded.
+/// Runs the plan for `warmup` and then `duration` on `threads` generator threads and merges what
+/// they recorded.
 pub async fn run(
     base: &str,
     plan: &Plan,
     load: Load,
+    warmup: Duration,
     duration: Duration,
     threads: usize,
 ) -> RunResult {
@@ -196,7 +221,12 @@ pub async fn run(
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result = actix_web::rt::System::new().block_on(drive_thread(
-                base, plan, share, started, duration, sequence, progress,
+                base,
+                plan,
+                share,
+                Window::new(started, warmup, duration),
+                sequence,
+                progress,
             ));
             let _ = sender.send(result);
         });
@@ -212,8 +242,27 @@ pub async fn run(
     }
     done.store(true, Ordering::SeqCst);
     let _ = actix_web::rt::task::spawn_blocking(move || ticker.join()).await;
-    result.elapsed = started.elapsed();
+    result.warmup = warmup;
+    result.elapsed = started.elapsed().saturating_sub(warmup);
     result
+}
+
+/// When a run starts, when its measured part starts, and when it ends.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    measured_from: Instant,
+    deadline: Instant,
+}
+
+impl Window {
+    fn new(started: Instant, warmup: Duration, duration: Duration) -> Self {
+        Self {
+            started,
+            measured_from: started + warmup,
+            deadline: started + warmup + duration,
+        }
+    }
 }
 
 fn split(total: usize, parts: usize, index: usize) -> usize {
@@ -246,8 +295,7 @@ async fn drive_thread(
     base: String,
     plan: Plan,
     load: Load,
-    started: Instant,
-    duration: Duration,
+    window: Window,
     sequence: Arc<AtomicU64>,
     progress: Arc<Progress>,
 ) -> RunResult {
@@ -260,12 +308,12 @@ async fn drive_thread(
         .connector(awc::Connector::new().limit(connections.max(1)))
         .finish();
     let recorder = Rc::new(RefCell::new(RunResult::empty(plan.deal_ids().len())));
-    let deadline = started + duration;
+    let (started, deadline) = (window.started, window.deadline);
     let context = Rc::new(Context {
         client,
         base,
         plan,
-        started,
+        window,
         progress,
         recorder: recorder.clone(),
     });
@@ -335,7 +383,7 @@ struct Context {
     client: awc::Client,
     base: String,
     plan: Plan,
-    started: Instant,
+    window: Window,
     progress: Arc<Progress>,
     recorder: Rc<RefCell<RunResult>>,
 }
@@ -348,16 +396,28 @@ impl Context {
         let outcome = send(&self.client, &self.base, request).await;
         let now = Instant::now();
         let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
+        let measured = intended >= self.window.measured_from;
         let mut r = self.recorder.borrow_mut();
-        r.latency.saturating_record(latency_us.max(1));
-        if deal_index.is_some() {
-            r.order_latency.saturating_record(latency_us.max(1));
+        if measured {
+            r.latency.saturating_record(latency_us.max(1));
+            if deal_index.is_some() {
+                r.order_latency.saturating_record(latency_us.max(1));
+            }
+        } else {
+            r.warmup_requests += 1;
+            r.warmup_latency.saturating_record(latency_us.max(1));
         }
-        let second = (now - self.started).as_secs() as usize;
+        let second = (now - self.window.started).as_secs() as usize;
         if r.per_second.len() <= second {
             r.per_second.resize(second + 1, SecondBucket::default());
         }
-        let (progress, tally) = (&self.progress, &mut r.tally);
+        let mut warmup_tally = Tally::default();
+        let progress = &self.progress;
+        let tally = if measured {
+            &mut r.tally
+        } else {
+            &mut warmup_tally
+        };
         match outcome.status {
             None => tally.no_answer += 1,
             Some(200..=299) => {
@@ -394,7 +454,10 @@ impl Context {
             }
             if let Some(id) = outcome.created_id {
                 r.created_ids.push(id);
-                r.last_created_at = Some(now - self.started);
+                r.last_created_at = Some(now - self.window.started);
+                if measured {
+                    r.created_measured += 1;
+                }
             }
         }
     }

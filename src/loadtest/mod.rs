@@ -72,9 +72,13 @@ pub struct LoadtestArgs {
     /// Open loop: this many requests a second at fixed intervals, whatever the answers do.
     #[arg(long)]
     pub rate: Option<u64>,
-    /// Seconds of load per scenario.
+    /// Seconds of load per scenario, measured (after the warm-up).
     #[arg(long, default_value_t = 10)]
     pub duration_secs: u64,
+    /// Seconds of load before the measured part of each scenario: sent, answered and verified
+    /// like the rest, but reported apart (connections opening, caches filling).
+    #[arg(long, default_value_t = 1)]
+    pub warmup_secs: u64,
     /// Units of the hot deal (enough that it sells for the whole run: orders/s is measured).
     #[arg(long, default_value_t = 200_000)]
     pub units: i64,
@@ -132,6 +136,7 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
             &args.url,
             &prepared.plan,
             args.load(),
+            Duration::from_secs(args.warmup_secs),
             args.duration(),
             args.threads,
         )

@@ -41,7 +41,9 @@ pub struct ScenarioReport {
     pub load: String,
     /// Open loop: the arrival rate asked for.
     pub offered_rate: Option<f64>,
+    /// The measured window, after the warm-up.
     pub duration_secs: f64,
+    pub warmup: Warmup,
     /// Answered requests per second.
     pub achieved_rate: f64,
     pub tally: Tally,
@@ -61,6 +63,14 @@ pub struct ScenarioReport {
     pub verification: Verification,
 }
 
+/// The run's first seconds, kept out of every other figure of the report.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Warmup {
+    pub secs: f64,
+    pub requests: u64,
+    pub latency_ms: Option<Percentiles>,
+}
+
 impl ScenarioReport {
     pub fn new(
         scenario: &str,
@@ -69,13 +79,15 @@ impl ScenarioReport {
         verification: Verification,
         baseline_rate: Option<f64>,
     ) -> Self {
+        // Rates are over the measured window (after the warm-up); a deal that sold out early
+        // is measured while it was selling.
         let elapsed = result.elapsed.as_secs_f64().max(1e-9);
         let achieved_rate = result.tally.answered() as f64 / elapsed;
         let orders_created = result.created();
-        let selling_secs = result
-            .last_created_at
-            .map_or(elapsed, |at| at.as_secs_f64().max(1e-3));
-        let orders_per_sec = orders_created as f64 / selling_secs;
+        let selling_secs = result.last_created_at.map_or(elapsed, |at| {
+            at.saturating_sub(result.warmup).as_secs_f64().max(1e-3)
+        });
+        let orders_per_sec = result.created_measured as f64 / selling_secs;
         let rejections_per_sec = result.tally.conflict_409 as f64 / elapsed;
         let own_figure = match scenario {
             "hot-deal" | "many-deals" => orders_per_sec,
@@ -98,6 +110,12 @@ impl ScenarioReport {
                 Load::Closed { .. } => None,
             },
             duration_secs: elapsed,
+            warmup: Warmup {
+                secs: result.warmup.as_secs_f64(),
+                requests: result.warmup_requests,
+                latency_ms: (!result.warmup_latency.is_empty())
+                    .then(|| Percentiles::of(&result.warmup_latency)),
+            },
             achieved_rate,
             tally: result.tally,
             latency_ms: Percentiles::of(&result.latency),
@@ -164,6 +182,12 @@ impl ScenarioReport {
                 format!("FAILED: {}", self.verification.failures.join("; "))
             }
         );
+        if let Some(latency) = self.warmup.latency_ms {
+            eprintln!(
+                "{:<15} warm-up {:.0} s, not in the figures above: {} requests, p99 {:.2} ms, max {:.1} ms",
+                "", self.warmup.secs, self.warmup.requests, latency.p99, latency.max
+            );
+        }
         for check in &self.verification.checks {
             eprintln!("{:<15} ✓ {check}", "");
         }

@@ -8,6 +8,7 @@ mod burst;
 mod compat;
 mod deals;
 mod limits;
+mod loadtest;
 mod openapi;
 mod orders;
 mod process;
