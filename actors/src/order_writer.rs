@@ -6,7 +6,7 @@
 //! previous commit. Each waiting request hears about its order only after its batch committed;
 //! a failed commit fails every order of the batch and gives their units back to their deals.
 //!
-//! Orders claimed on HTTP workers' threads (see `ledger.rs`) carry where to report them: when
+//! Orders claimed on HTTP workers' threads (see `ledger.rs`) are not yet attributed: when
 //! such orders enter a batch, their deal hears whose units they are (one `Attribute` message per
 //! deal and batch), before the commit.
 //!
@@ -24,7 +24,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::DealId;
-use crate::deal::{Attribute, ClaimedOrder, PlaceError, PlaceReply, ReturnUnits};
+use crate::deal::{Attribute, ClaimedOrder, DealActor, PlaceError, PlaceReply, ReturnUnits};
 use crate::journal::{Journal, JournalError, NewOrder, OrderRecord};
 
 /// A commit taking this long is logged: every order queued meanwhile waits for it.
@@ -64,14 +64,15 @@ pub struct WriterStats {
     pub largest_batch: AtomicU64,
 }
 
-/// An order waiting for its batch, with where to answer and where its units go back to.
+/// An order waiting for its batch, with where to answer and the deal its units go back to.
 pub struct PendingOrder {
     pub order: NewOrder,
     pub reply: PlaceReply,
-    pub release_to: Recipient<ReturnUnits>,
-    /// For an order claimed from a lent counter: where to report it when it enters a batch.
-    /// `None` once reported, and for orders the deal's actor reserved itself.
-    pub attribute_to: Option<Recipient<Attribute>>,
+    /// The deal's actor (an `Addr` clone is a reference count, no allocation per order).
+    pub deal: Addr<DealActor>,
+    /// Whether the deal already counts the units as the customer's: true for orders its actor
+    /// reserved; false for an order claimed from a lent counter until the writer reports it.
+    pub attributed: bool,
 }
 
 impl std::fmt::Debug for PendingOrder {
@@ -223,11 +224,9 @@ impl OrderWriter {
 
 /// Tells each deal whose units its claimed orders in `batch` are: one message per deal.
 fn report_claims(batch: &mut [PendingOrder]) {
-    let mut reports: HashMap<DealId, (Recipient<Attribute>, Vec<ClaimedOrder>)> = HashMap::new();
-    for pending in batch.iter_mut() {
-        let Some(to) = pending.attribute_to.take() else {
-            continue;
-        };
+    let mut reports: HashMap<DealId, (Addr<DealActor>, Vec<ClaimedOrder>)> = HashMap::new();
+    for pending in batch.iter_mut().filter(|pending| !pending.attributed) {
+        pending.attributed = true;
         let claimed = ClaimedOrder {
             customer_id: pending.order.customer_id,
             quantity: pending.order.quantity,
@@ -235,7 +234,7 @@ fn report_claims(batch: &mut [PendingOrder]) {
         };
         reports
             .entry(pending.order.deal_id)
-            .or_insert_with(|| (to, Vec::new()))
+            .or_insert_with(|| (pending.deal.clone(), Vec::new()))
             .1
             .push(claimed);
     }
@@ -252,14 +251,14 @@ pub fn return_units(pending: PendingOrder, error: PlaceError) {
     let PendingOrder {
         order,
         reply,
-        release_to,
-        attribute_to,
+        deal,
+        attributed,
     } = pending;
-    release_to.do_send(ReturnUnits {
+    deal.do_send(ReturnUnits {
         customer_id: order.customer_id,
         quantity: order.quantity,
         round: order.round,
-        attributed: attribute_to.is_none(),
+        attributed,
         reply,
         error,
     });

@@ -52,8 +52,8 @@ impl DealHandle {
                 let pending = PendingOrder {
                     order,
                     reply,
-                    release_to: self.returns.clone(),
-                    attribute_to: Some(self.attributions.clone()),
+                    deal: self.addr.clone(),
+                    attributed: false,
                 };
                 if let Err(refused) = self.writer.try_send(Persist(pending)) {
                     // The deal takes the units back, then answers Overloaded on `outcome`.

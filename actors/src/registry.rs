@@ -6,7 +6,7 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::DealId;
-use crate::deal::{Attribute, DealActor, DealState, ReturnUnits};
+use crate::deal::{DealActor, DealState};
 use crate::journal::{Journal, LoadedDeal};
 use crate::mirror::DealMirror;
 use crate::order_writer::{Drain, OrderWriter, WriterConfig, WriterStats};
@@ -17,9 +17,6 @@ pub struct DealHandle {
     pub addr: Addr<DealActor>,
     pub mirror: Arc<DealMirror>,
     pub(crate) writer: Addr<OrderWriter>,
-    /// The actor's inboxes for the writer's messages about claimed orders, made once.
-    pub(crate) returns: Recipient<ReturnUnits>,
-    pub(crate) attributions: Recipient<Attribute>,
 }
 
 /// Every live deal by id. Lookups clone the handle out, so no map guard is ever held across an
@@ -136,8 +133,6 @@ impl Engine {
             })
         };
         let handle = DealHandle {
-            returns: addr.clone().recipient(),
-            attributions: addr.clone().recipient(),
             addr,
             mirror,
             writer: self.writer.clone(),

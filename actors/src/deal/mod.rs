@@ -146,8 +146,8 @@ impl DealActor {
         let pending = PendingOrder {
             order,
             reply: msg.reply,
-            release_to: ctx.address().recipient(),
-            attribute_to: None,
+            deal: ctx.address(),
+            attributed: true,
         };
         // `try_send`, never `do_send`: a full writer must turn into a 503, not unbounded memory.
         if let Err(refused) = self.writer.try_send(Persist(pending)) {
