@@ -31,6 +31,13 @@ impl DealRegistry {
         self.deals.get(&deal_id).map(|entry| entry.value().clone())
     }
 
+    /// Runs `f` on the deal's handle without cloning it (no reference counts touched, which
+    /// two threads serving the same hot deal would otherwise bounce between their cores).
+    /// `f` runs under the map's shard lock: it must be short and must not await.
+    pub fn with<R>(&self, deal_id: DealId, f: impl FnOnce(&DealHandle) -> R) -> Option<R> {
+        self.deals.get(&deal_id).map(|entry| f(entry.value()))
+    }
+
     pub fn insert(&self, deal_id: DealId, handle: DealHandle) {
         self.deals.insert(deal_id, handle);
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::http::Uri;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use hdrhistogram::Histogram;
 
@@ -312,6 +313,7 @@ async fn drive_thread(
     let context = Rc::new(Context {
         client,
         base,
+        uris: RefCell::new(Vec::new()),
         plan,
         window,
         progress,
@@ -382,6 +384,8 @@ async fn drive_thread(
 struct Context {
     client: awc::Client,
     base: String,
+    /// Each path's full URI, parsed once (a clone shares its bytes).
+    uris: RefCell<Vec<(&'static str, Uri)>>,
     plan: Plan,
     window: Window,
     progress: Arc<Progress>,
@@ -389,11 +393,23 @@ struct Context {
 }
 
 impl Context {
+    fn uri(&self, path: &'static str) -> Uri {
+        if let Some((_, uri)) = self.uris.borrow().iter().find(|(known, _)| *known == path) {
+            return uri.clone();
+        }
+        // The set-up already reached the server through this base URL and these paths are ours.
+        let uri: Uri = format!("{}{path}", self.base)
+            .parse()
+            .expect("the base URL the set-up used parses");
+        self.uris.borrow_mut().push((path, uri.clone()));
+        uri
+    }
+
     async fn send_and_record(&self, sequence: u64, intended: Instant) {
         let request = self.plan.request(sequence);
         let deal_index = request.deal_index;
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
-        let outcome = send(&self.client, &self.base, request).await;
+        let outcome = send(&self.client, self.uri(request.path), request).await;
         let now = Instant::now();
         let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
         let measured = intended >= self.window.measured_from;
@@ -468,8 +484,7 @@ struct Created {
     id: i64,
 }
 
-async fn send(client: &awc::Client, base: &str, request: PlannedRequest<'_>) -> Outcome {
-    let url = format!("{base}{}", request.path);
+async fn send(client: &awc::Client, url: Uri, request: PlannedRequest<'_>) -> Outcome {
     let mut builder = match request.body {
         Some(_) => client
             .post(url)
@@ -477,7 +492,7 @@ async fn send(client: &awc::Client, base: &str, request: PlannedRequest<'_>) -> 
         None => client.get(url),
     };
     if let Some(authorization) = request.authorization {
-        builder = builder.insert_header((AUTHORIZATION, authorization));
+        builder = builder.insert_header((AUTHORIZATION, authorization.clone()));
     }
     let sent = match request.body {
         Some(body) => builder.send_body(body).await,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use actors::clock::now_ms;
 use serde_json::{Value, json};
@@ -89,8 +90,9 @@ impl Api {
         deal["id"].as_i64().ok_or_else(|| "no deal id".to_owned())
     }
 
-    /// Registers `count` buyers and logs each in; returns their `Authorization` header values.
-    pub async fn register_buyers(&self, count: usize) -> Result<Vec<String>, String> {
+    /// Registers `count` buyers and logs each in; returns their `Authorization` header values,
+    /// checked once here so that sending a request only clones one.
+    pub async fn register_buyers(&self, count: usize) -> Result<Vec<HeaderValue>, String> {
         let run = crate::auth::random_hex(4);
         let password = format!("loadtest-{run}");
         let mut tokens = Vec::with_capacity(count);
@@ -111,9 +113,10 @@ impl Api {
                         .call("POST", "/api/v1/auth/login", false, Some(login))
                         .await?;
                     let token = body["access_token"].as_str().filter(|_| status == 200);
-                    token
-                        .map(|t| format!("Bearer {t}"))
-                        .ok_or_else(|| format!("buyer login failed ({status}): {body}"))
+                    let token =
+                        token.ok_or_else(|| format!("buyer login failed ({status}): {body}"))?;
+                    HeaderValue::try_from(format!("Bearer {token}"))
+                        .map_err(|_| "the server's access token is not a valid header value".into())
                 });
             }
             for result in join_all(pending).await {
@@ -167,7 +170,7 @@ pub enum PlanKind {
 pub struct Plan {
     pub kind: PlanKind,
     /// `Authorization` header values, one per buyer.
-    pub buyers: Arc<Vec<String>>,
+    pub buyers: Arc<Vec<HeaderValue>>,
     /// Pre-serialised order bodies, one per deal, in the order of `deal_ids`.
     pub bodies: Arc<Vec<Bytes>>,
 }
@@ -175,14 +178,14 @@ pub struct Plan {
 /// One request of the plan.
 pub struct PlannedRequest<'a> {
     pub path: &'static str,
-    pub authorization: Option<&'a str>,
+    pub authorization: Option<&'a HeaderValue>,
     pub body: Option<Bytes>,
     /// The deal an order is for (None for reads).
     pub deal_index: Option<usize>,
 }
 
 impl Plan {
-    fn new(kind: PlanKind, buyers: Vec<String>) -> Self {
+    fn new(kind: PlanKind, buyers: Vec<HeaderValue>) -> Self {
         let deal_ids: Vec<i64> = match &kind {
             PlanKind::Orders { deal_ids } => deal_ids.clone(),
             PlanKind::BrowseAndBuy { deal_id } => vec![*deal_id],
@@ -212,7 +215,6 @@ impl Plan {
         let buyer = || {
             self.buyers
                 .get(sequence as usize % self.buyers.len().max(1))
-                .map(String::as_str)
         };
         let order = |deal_index: usize| PlannedRequest {
             path: "/api/v1/orders",

@@ -144,16 +144,16 @@ async fn reserve_and_store(
     quantity: i64,
     key: Option<String>,
 ) -> Result<OrderRecord, ApiError> {
-    let handle = state
-        .engine
-        .registry()
-        .get(deal_id)
-        .ok_or_else(|| ApiError::not_found("deal"))?;
-    if let Some(refusal) = handle.mirror.refusal(quantity, now_ms()) {
-        metrics::counter!("topkart_orders_refused_total", "reason" => "mirror").increment(1);
-        return Err(refusal.into());
-    }
-    let (path, outcome) = handle.place(caller.user_id, quantity, key)?;
+    // Synchronous under the registry's shard lock: refused from the mirror, claimed, or handed
+    // to the deal's actor; only the wait for the commit happens outside.
+    let entered = state.engine.registry().with(deal_id, |handle| {
+        if let Some(refusal) = handle.mirror.refusal(quantity, now_ms()) {
+            metrics::counter!("topkart_orders_refused_total", "reason" => "mirror").increment(1);
+            return Err(PlaceError::from(refusal));
+        }
+        handle.place(caller.user_id, quantity, key)
+    });
+    let (path, outcome) = entered.ok_or_else(|| ApiError::not_found("deal"))??;
     let path = match path {
         Path::Claimed => "claimed",
         Path::Actor => "actor",
