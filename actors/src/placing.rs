@@ -9,7 +9,7 @@ use crate::clock::now_ms;
 use crate::deal::{PlaceError, PlaceOrder};
 use crate::journal::{NewOrder, OrderRecord};
 use crate::mirror::FastClaim;
-use crate::order_writer::{PendingOrder, Persist, return_units};
+use crate::order_writer::{PendingOrder, return_units};
 use crate::registry::DealHandle;
 
 /// Where an order's outcome arrives.
@@ -55,9 +55,8 @@ impl DealHandle {
                     deal: self.addr.clone(),
                     attributed: false,
                 };
-                if let Err(refused) = self.writer.try_send(Persist(pending)) {
+                if let Err(pending) = self.writer.persist(pending) {
                     // The deal takes the units back, then answers Overloaded on `outcome`.
-                    let Persist(pending) = refused.into_inner();
                     return_units(pending, PlaceError::Overloaded);
                 }
                 Ok((Path::Claimed, outcome))

@@ -9,14 +9,14 @@ use crate::DealId;
 use crate::deal::{DealActor, DealState};
 use crate::journal::{Journal, LoadedDeal};
 use crate::mirror::DealMirror;
-use crate::order_writer::{Drain, OrderWriter, WriterConfig, WriterStats};
+use crate::order_writer::{OrderWriter, WriterConfig, WriterHandle, WriterStats};
 
 /// A live deal: its actor, its mirror, and the writer its orders go to.
 #[derive(Clone)]
 pub struct DealHandle {
     pub addr: Addr<DealActor>,
     pub mirror: Arc<DealMirror>,
-    pub(crate) writer: Addr<OrderWriter>,
+    pub(crate) writer: WriterHandle,
 }
 
 /// Every live deal by id. Lookups clone the handle out, so no map guard is ever held across an
@@ -83,7 +83,7 @@ impl Default for EngineConfig {
 /// load delays a deal's decisions), the order writer (on another), and the registry.
 pub struct Engine {
     registry: Arc<DealRegistry>,
-    writer: Addr<OrderWriter>,
+    writer: WriterHandle,
     writer_stats: Arc<WriterStats>,
     journal: Arc<dyn Journal>,
     config: EngineConfig,
@@ -96,12 +96,12 @@ impl Engine {
     pub fn start(journal: Arc<dyn Journal>, config: EngineConfig) -> Self {
         let writer_stats = Arc::new(WriterStats::default());
         let writer_arbiter = Arbiter::new();
-        let writer = {
-            let (journal, stats) = (journal.clone(), writer_stats.clone());
-            OrderWriter::start_in_arbiter(&writer_arbiter.handle(), move |_| {
-                OrderWriter::new(journal, config.writer, stats)
-            })
-        };
+        let writer = OrderWriter::start(
+            &writer_arbiter.handle(),
+            journal.clone(),
+            config.writer,
+            writer_stats.clone(),
+        );
         Self {
             registry: Arc::new(DealRegistry::default()),
             writer,
@@ -122,7 +122,7 @@ impl Engine {
     }
 
     pub fn writer_running(&self) -> bool {
-        self.writer.connected()
+        self.writer.running()
     }
 
     /// Starts the actor of a deal loaded from the store (or just created) and registers it.
@@ -150,10 +150,7 @@ impl Engine {
 
     /// Waits until every order handed to the writer so far is committed or failed.
     pub async fn drain(&self) {
-        let (done, finished) = tokio::sync::oneshot::channel();
-        if self.writer.send(Drain { done }).await.is_ok() {
-            let _ = finished.await;
-        }
+        self.writer.drain().await;
     }
 
     /// Stops the actors' threads. Call after `drain`.

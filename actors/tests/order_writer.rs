@@ -10,7 +10,7 @@ use actors::clock::now_ms;
 use actors::deal::{DealRecord, PlaceError, PlaceOrder};
 use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
 use actors::registry::{Engine, EngineConfig};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
 mod support;
 
@@ -22,6 +22,8 @@ struct FakeJournal {
     fail: AtomicBool,
     /// When set, each commit waits for one permit.
     gate: Option<Arc<Semaphore>>,
+    /// Notified each time a commit begins.
+    began: Notify,
 }
 
 impl Journal for FakeJournal {
@@ -30,6 +32,7 @@ impl Journal for FakeJournal {
         orders: Vec<NewOrder>,
     ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
         self.batches.lock().unwrap().push(orders.len());
+        self.began.notify_one();
         let fail = self.fail.load(Ordering::SeqCst);
         let first_id = {
             let mut next = self.next_id.lock().unwrap();
@@ -97,6 +100,12 @@ async fn batches_grow_with_the_queue_and_answers_wait_for_the_commit() {
 
     let (first, mut first_outcome) = place(1);
     deal.addr.try_send(first).expect("mailbox has room");
+    journal.began.notified().await;
+    assert_eq!(
+        *journal.batches.lock().unwrap(),
+        vec![1],
+        "the first order commits alone while idle"
+    );
     let mut waiting = Vec::new();
     for customer in 2..=301 {
         let (message, outcome) = place(customer);
@@ -106,11 +115,6 @@ async fn batches_grow_with_the_queue_and_answers_wait_for_the_commit() {
     assert!(
         first_outcome.try_recv().is_err(),
         "answered before its batch committed"
-    );
-    assert_eq!(
-        *journal.batches.lock().unwrap(),
-        vec![1],
-        "the first order commits alone while idle"
     );
 
     gate.add_permits(1);
@@ -185,8 +189,12 @@ async fn orders_queued_behind_a_failed_commit_fail_with_it() {
         let (message, outcome) = place(customer);
         deal.addr.send(message).await.expect("deal actor runs");
         outcomes.push(outcome);
+        if customer == 1 {
+            // The first order's commit is under way (held at the gate); the rest queue behind.
+            journal.began.notified().await;
+        }
     }
-    // One permit: only the first batch (one order, sent while idle) may reach the journal.
+    // One permit: only the first batch (the one order sent while idle) may reach the journal.
     gate.add_permits(1);
     for outcome in outcomes {
         assert_eq!(
@@ -346,5 +354,51 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
         .expect("runs")
         .expect("snapshot");
     assert_eq!((record.available_units, record.total_units), (5, 5));
+    engine.stop();
+}
+
+/// Orders handed over from many threads while the writer keeps going idle and waking: every one
+/// is answered (a lost wake-up would leave orders in the inbox with the writer asleep).
+#[actix::test]
+async fn orders_from_many_threads_are_all_answered() {
+    const THREADS: i64 = 4;
+    const ORDERS_PER_THREAD: i64 = 2_000;
+    let journal = Arc::new(FakeJournal::default());
+    let engine = Engine::start(journal.clone(), EngineConfig::default());
+    let (deal, _) = engine.launch(live_deal(THREADS * ORDERS_PER_THREAD));
+    deal.addr
+        .send(actors::deal::Snapshot)
+        .await
+        .expect("runs")
+        .expect("snapshot");
+
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+    for thread in 0..THREADS {
+        let (deal, done) = (deal.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut stored = 0;
+            for _ in 0..ORDERS_PER_THREAD {
+                // One at a time: each order waits for its commit, so the writer goes idle often.
+                let (_, outcome) = deal.place(thread, 1, None).expect("taken in");
+                if matches!(outcome.blocking_recv(), Ok(Ok(_))) {
+                    stored += 1;
+                }
+            }
+            let _ = done.send(stored);
+        });
+    }
+    drop(done);
+    let mut stored = 0;
+    let all_answered = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(count) = finished.recv().await {
+            stored += count;
+        }
+    })
+    .await;
+    assert!(all_answered.is_ok(), "some orders were never answered");
+    assert_eq!(stored, THREADS * ORDERS_PER_THREAD);
+    assert_eq!(deal.mirror.available_units(), 0);
+    let committed: usize = journal.batches.lock().unwrap().iter().sum();
+    assert_eq!(committed as i64, THREADS * ORDERS_PER_THREAD);
     engine.stop();
 }

@@ -30,7 +30,7 @@ pub use state::{DealState, Reservation, ReserveError, ResizeError};
 use crate::clock::{day_of, next_midnight, now_ms};
 use crate::journal::{Journal, NewOrder};
 use crate::mirror::DealMirror;
-use crate::order_writer::{OrderWriter, PendingOrder, Persist};
+use crate::order_writer::{PendingOrder, WriterHandle};
 
 /// How long to wait before trying a failed daily re-arm again.
 const REARM_RETRY: Duration = Duration::from_secs(1);
@@ -38,7 +38,7 @@ const REARM_RETRY: Duration = Duration::from_secs(1);
 pub struct DealActor {
     state: DealState,
     mirror: Arc<DealMirror>,
-    writer: Addr<OrderWriter>,
+    writer: WriterHandle,
     journal: Arc<dyn Journal>,
     /// Bound on queued messages; a full mailbox answers `OVERLOADED` instead of growing.
     mailbox_capacity: usize,
@@ -53,7 +53,7 @@ impl DealActor {
     pub fn new(
         state: DealState,
         mirror: Arc<DealMirror>,
-        writer: Addr<OrderWriter>,
+        writer: WriterHandle,
         journal: Arc<dyn Journal>,
         mailbox_capacity: usize,
     ) -> Self {
@@ -149,9 +149,8 @@ impl DealActor {
             deal: ctx.address(),
             attributed: true,
         };
-        // `try_send`, never `do_send`: a full writer must turn into a 503, not unbounded memory.
-        if let Err(refused) = self.writer.try_send(Persist(pending)) {
-            let Persist(pending) = refused.into_inner();
+        // A full writer queue turns into a 503, never into unbounded memory.
+        if let Err(pending) = self.writer.persist(pending) {
             self.state.release(
                 pending.order.customer_id,
                 pending.order.quantity,
