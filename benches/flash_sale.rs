@@ -113,7 +113,7 @@ fn args(url: &str, scenario: Scenario) -> LoadtestArgs {
         rate: None,
         duration_secs: 5,
         warmup_secs: 1,
-        units: 200_000,
+        units: 400_000,
         buyers: 200,
         deals: 1_000,
         threads: 1,
