@@ -104,6 +104,9 @@ impl DealMirror {
 
     /// Claims `quantity` units on the caller's thread if the actor lends them.
     pub fn try_claim(&self, quantity: i64, now: Millis) -> FastClaim {
+        if quantity < 1 {
+            return FastClaim::Refused(ReserveError::InvalidQuantity);
+        }
         for _ in 0..CLAIM_ATTEMPTS {
             let Some(epoch) = self.ledger.lent_epoch() else {
                 return FastClaim::AskTheActor;

@@ -71,3 +71,44 @@ fn claims_racing_recalls_sell_every_unit_exactly_once() {
         asked.iter().sum::<u64>()
     );
 }
+
+/// A claim needs a lent counter, a positive quantity, and the window of the loan's terms.
+#[test]
+fn claims_refuse_what_the_actor_would_refuse() {
+    let mut deal = support::open_deal(5);
+    let mirror = DealMirror::new(&deal);
+    let now = now_ms();
+    assert!(
+        matches!(mirror.try_claim(1, now), FastClaim::AskTheActor),
+        "not lent yet"
+    );
+    mirror.lend(5);
+    assert!(matches!(
+        mirror.try_claim(0, now),
+        FastClaim::Refused(ReserveError::InvalidQuantity)
+    ));
+    assert!(matches!(
+        mirror.try_claim(6, now),
+        FastClaim::Refused(ReserveError::SoldOut { available_units: 5 })
+    ));
+    assert!(matches!(
+        mirror.try_claim(1, deal.expires_at),
+        FastClaim::Refused(ReserveError::Expired)
+    ));
+    assert!(matches!(
+        mirror.try_claim(1, deal.starts_at - 1),
+        FastClaim::Refused(ReserveError::NotStarted)
+    ));
+    assert_eq!(mirror.available_units(), 5, "no refusal took a unit");
+
+    // New terms published with a new loan apply to the next claim.
+    mirror.recall();
+    deal.final_price = 700;
+    mirror.publish_record(&deal);
+    mirror.lend(5);
+    match mirror.try_claim(2, now) {
+        FastClaim::Claimed(terms) => assert_eq!(terms.final_price, 700),
+        other => panic!("not claimed: {other:?}"),
+    }
+    assert_eq!(mirror.recall(), 3);
+}
