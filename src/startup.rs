@@ -213,7 +213,6 @@ fn engine_config(settings: &Settings) -> EngineConfig {
         writer: WriterConfig {
             batch_max: settings.writer_batch_max.max(1),
             queue_max: settings.writer_queue_max.max(1),
-            mailbox_capacity: settings.writer_queue_max.max(16),
         },
         deal_mailbox_capacity: settings.deal_mailbox_capacity.max(1),
     }

@@ -46,8 +46,6 @@ pub struct WriterConfig {
     pub batch_max: usize,
     /// Orders waiting for a batch at most; past it orders are refused with `Overloaded`.
     pub queue_max: usize,
-    /// Messages in the writer's mailbox at most (see `DealActor`'s use of `try_send`).
-    pub mailbox_capacity: usize,
 }
 
 impl Default for WriterConfig {
@@ -55,7 +53,6 @@ impl Default for WriterConfig {
         Self {
             batch_max: 1_000,
             queue_max: 50_000,
-            mailbox_capacity: 16_384,
         }
     }
 }
@@ -371,12 +368,10 @@ pub fn return_units(pending: PendingOrder, error: PlaceError) {
     });
 }
 
+/// The mailbox carries only `Wake` and `Drain` (orders go through the inbox), so actix's default
+/// capacity is enough.
 impl Actor for OrderWriter {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.config.mailbox_capacity);
-    }
 }
 
 impl Handler<Wake> for OrderWriter {

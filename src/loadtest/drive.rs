@@ -93,8 +93,8 @@ pub struct RunResult {
     /// The measured window: the run's length after the warm-up.
     pub elapsed: Duration,
     pub warmup: Duration,
-    /// Requests answered (or lost) during the warm-up, and their latencies, µs.
-    pub warmup_requests: u64,
+    /// The warm-up's requests and their latencies, µs.
+    pub warmup_tally: Tally,
     pub warmup_latency: Histogram<u64>,
     /// Orders created by requests of the measured window.
     pub created_measured: u64,
@@ -116,7 +116,7 @@ impl RunResult {
         Self {
             elapsed: Duration::ZERO,
             warmup: Duration::ZERO,
-            warmup_requests: 0,
+            warmup_tally: Tally::default(),
             warmup_latency: histogram(),
             created_measured: 0,
             tally: Tally::default(),
@@ -131,7 +131,7 @@ impl RunResult {
 
     fn merge(&mut self, other: RunResult) {
         self.tally.add(&other.tally);
-        self.warmup_requests += other.warmup_requests;
+        self.warmup_tally.add(&other.warmup_tally);
         self.warmup_latency
             .add(&other.warmup_latency)
             .expect("same histogram bounds");
@@ -420,19 +420,17 @@ impl Context {
                 r.order_latency.saturating_record(latency_us.max(1));
             }
         } else {
-            r.warmup_requests += 1;
             r.warmup_latency.saturating_record(latency_us.max(1));
         }
         let second = (now - self.window.started).as_secs() as usize;
         if r.per_second.len() <= second {
             r.per_second.resize(second + 1, SecondBucket::default());
         }
-        let mut warmup_tally = Tally::default();
         let progress = &self.progress;
         let tally = if measured {
             &mut r.tally
         } else {
-            &mut warmup_tally
+            &mut r.warmup_tally
         };
         match outcome.status {
             None => tally.no_answer += 1,

@@ -112,7 +112,7 @@ impl ScenarioReport {
             duration_secs: elapsed,
             warmup: Warmup {
                 secs: result.warmup.as_secs_f64(),
-                requests: result.warmup_requests,
+                requests: result.warmup_tally.answered() + result.warmup_tally.no_answer,
                 latency_ms: (!result.warmup_latency.is_empty())
                     .then(|| Percentiles::of(&result.warmup_latency)),
             },

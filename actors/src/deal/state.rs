@@ -174,16 +174,9 @@ impl DealState {
     /// Assigns claimed units to the customer whose order holds them. Claims of another round
     /// belong to a state that is gone: ignored. Returns whether anything was assigned.
     pub fn attribute(&mut self, customer_id: CustomerId, quantity: i64, round: i64) -> bool {
-        if round != self.record.round || quantity < 1 {
+        if !self.take_unattributed(quantity, round) {
             return false;
         }
-        assert!(
-            self.unattributed_units >= quantity,
-            "deal {}: {quantity} units attributed with {} unattributed",
-            self.record.id,
-            self.unattributed_units
-        );
-        self.unattributed_units -= quantity;
         *self.units_by_customer.entry(customer_id).or_insert(0) += quantity;
         self.assert_conserved();
         true
@@ -191,19 +184,28 @@ impl DealState {
 
     /// Gives back claimed units whose order was never stored and never attributed.
     pub fn return_claim(&mut self, quantity: i64, round: i64) -> bool {
+        if !self.take_unattributed(quantity, round) {
+            return false;
+        }
+        self.sold_units -= quantity;
+        self.record.available_units += quantity;
+        self.assert_conserved();
+        true
+    }
+
+    /// Takes `quantity` claimed units of `round` off the unattributed count, for `attribute` or
+    /// `return_claim` to put somewhere. False (nothing taken) for another round's claim.
+    fn take_unattributed(&mut self, quantity: i64, round: i64) -> bool {
         if round != self.record.round || quantity < 1 {
             return false;
         }
         assert!(
             self.unattributed_units >= quantity,
-            "deal {}: {quantity} claimed units returned with {} unattributed",
+            "deal {}: {quantity} claimed units settled with {} unattributed",
             self.record.id,
             self.unattributed_units
         );
         self.unattributed_units -= quantity;
-        self.sold_units -= quantity;
-        self.record.available_units += quantity;
-        self.assert_conserved();
         true
     }
 
