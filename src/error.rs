@@ -206,6 +206,12 @@ impl From<StoreError> for ApiError {
                     ..Self::new(ErrorCode::Conflict, message)
                 }
             }
+            StoreError::OutOfRange { .. } => {
+                let mut conflict = Self::field("total_units", error.to_string());
+                conflict.code = ErrorCode::Conflict;
+                conflict.message = error.to_string();
+                conflict
+            }
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             ) => {
@@ -253,9 +259,14 @@ impl From<PlaceError> for ApiError {
 
 impl From<ResizeError> for ApiError {
     fn from(error: ResizeError) -> Self {
-        let mut conflict = Self::field("total_units", error.to_string());
-        conflict.code = ErrorCode::Conflict;
-        conflict.message = error.to_string();
-        conflict
+        match error {
+            ResizeError::OutOfRange => Self::field("total_units", error.to_string()),
+            ResizeError::BelowSold { .. } => {
+                let mut conflict = Self::field("total_units", error.to_string());
+                conflict.code = ErrorCode::Conflict;
+                conflict.message = error.to_string();
+                conflict
+            }
+        }
     }
 }

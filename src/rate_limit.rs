@@ -61,10 +61,13 @@ impl FromStr for LimitSetting {
         if max == 0 || number <= 0 {
             return Err(bad());
         }
-        Ok(LimitSetting(Some(Limit {
-            max,
-            window_ms: number * unit_ms,
-        })))
+        // A window longer than a year is a typo, and the bound keeps `started_at + window_ms`
+        // far from overflow.
+        let window_ms = number
+            .checked_mul(unit_ms)
+            .filter(|window_ms| *window_ms <= 366 * 24 * 3_600_000)
+            .ok_or_else(bad)?;
+        Ok(LimitSetting(Some(Limit { max, window_ms })))
     }
 }
 

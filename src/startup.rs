@@ -90,9 +90,17 @@ impl Application {
             Arc::new(StoreJournal(store.clone())),
             engine_config(&settings),
         );
-        let deals = store.load_deals().await?;
-        let deal_count = deals.len();
-        for loaded in deals {
+        let loaded_deals = store.load_deals().await?;
+        let deal_count = loaded_deals.deals.len();
+        for bad in &loaded_deals.malformed {
+            tracing::error!(
+                deal_id = bad.deal_id,
+                column = %bad.column,
+                problem = %bad.problem,
+                "a stored deal is malformed and was not loaded; its orders are refused until the row is mended and the engine restarted"
+            );
+        }
+        for loaded in loaded_deals.deals {
             let deal_id = loaded.record.id;
             let (_, drift) = engine.launch(loaded);
             if drift != 0 {
@@ -119,6 +127,7 @@ impl Application {
             IdempotencyCache::new(settings.idempotency_keys_max),
             metrics,
             settings.rate_limits(),
+            loaded_deals.malformed,
         ));
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),

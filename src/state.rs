@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::idempotency::IdempotencyCache;
-use crate::store::Store;
+use crate::store::{MalformedDeal, Store};
 
 pub struct AppState {
     pub store: Arc<Store>,
@@ -19,6 +19,8 @@ pub struct AppState {
     pub idempotency: IdempotencyCache,
     pub metrics: PrometheusHandle,
     pub limits: crate::rate_limit::RateLimits,
+    /// Stored deals left out at start because their rows are malformed; `/readyz` names them.
+    pub malformed_deals: Vec<MalformedDeal>,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: AtomicBool,
 }
@@ -32,6 +34,7 @@ impl AppState {
         idempotency: IdempotencyCache,
         metrics: PrometheusHandle,
         limits: crate::rate_limit::RateLimits,
+        malformed_deals: Vec<MalformedDeal>,
     ) -> Self {
         Self {
             store,
@@ -41,6 +44,7 @@ impl AppState {
             idempotency,
             metrics,
             limits,
+            malformed_deals,
             draining: AtomicBool::new(false),
         }
     }

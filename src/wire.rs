@@ -16,7 +16,7 @@ use crate::store::User;
 pub struct Money(pub i64);
 
 /// Largest amount accepted: keeps `price × quantity` far from overflow.
-const MONEY_MAX_MINOR: i64 = 1_000_000_000_00;
+use actors::limits::PRICE_MAX_MINOR as MONEY_MAX_MINOR;
 
 impl Money {
     pub fn parse(text: &str) -> Result<Self, String> {

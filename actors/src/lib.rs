@@ -10,6 +10,8 @@
 //!   refused without queuing behind the deal's actor.
 //! - [`ledger`]: a deal's available units as one atomic word the actor can lend to the HTTP
 //!   workers, so an open, unlimited deal's orders are claimed without a message to its actor.
+//! - [`limits`]: the range of every number about a deal or an order, in one place, and the
+//!   check of a stored deal against them.
 //! - [`placing`]: how an order enters the engine (a claim, or the deal's actor).
 //! - [`registry`]: which actor owns which deal.
 //! - [`journal`]: what the engine needs from the store (the writer's commit, the daily re-arm).
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod deal;
 pub mod journal;
 pub mod ledger;
+pub mod limits;
 pub mod mirror;
 pub mod order_writer;
 pub mod placing;

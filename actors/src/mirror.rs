@@ -104,7 +104,7 @@ impl DealMirror {
 
     /// Claims `quantity` units on the caller's thread if the actor lends them.
     pub fn try_claim(&self, quantity: i64, now: Millis) -> FastClaim {
-        if quantity < 1 {
+        if !(1..=crate::limits::ORDER_QUANTITY_MAX).contains(&quantity) {
             return FastClaim::Refused(ReserveError::InvalidQuantity);
         }
         for _ in 0..CLAIM_ATTEMPTS {

@@ -45,7 +45,7 @@ impl DealHandle {
                     customer_id,
                     quantity,
                     unit_price: terms.final_price,
-                    total_price: terms.final_price * quantity,
+                    total_price: crate::deal::order_total(terms.final_price, quantity),
                     idempotency_key,
                     created_at: now,
                 };

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use actors::deal::{DealRecord, DealState, DealStatus, Recurrence, ReserveError, ResizeError};
+use actors::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
 
 const HOUR_MS: i64 = 3_600_000;
 const T0: i64 = 1_795_000_000_000;
@@ -132,6 +133,41 @@ fn resizing_never_goes_below_the_units_sold() {
         (state.record().total_units, state.available_units()),
         (9, 3)
     );
+}
+
+/// A change of units that would take the total past its range is refused before any arithmetic
+/// could wrap (issue 8: `i64::MIN` wrapped to a huge delta), and changes nothing; so is an
+/// order of more units than one order may hold.
+#[test]
+fn extreme_resizes_and_quantities_are_refused_and_change_nothing() {
+    let mut state = DealState::new(deal(100, None));
+    assert!(state.reserve(1, 3, T0).is_ok());
+    let before = state.record().clone();
+    for delta in [
+        i64::MIN,
+        i64::MIN + 1,
+        -101,
+        UNITS_MAX - 99,
+        UNITS_MAX,
+        i64::MAX - 100,
+        i64::MAX,
+    ] {
+        assert_eq!(state.resize(delta), Err(ResizeError::OutOfRange), "{delta}");
+        assert_eq!(state.record(), &before, "{delta} changed the deal");
+    }
+    assert_eq!(state.resize(UNITS_MAX - 100), Ok(()));
+    assert_eq!(state.record().total_units, UNITS_MAX);
+    for quantity in [0, ORDER_QUANTITY_MAX + 1, i64::MAX, i64::MIN] {
+        assert_eq!(
+            state.reserve(2, quantity, T0),
+            Err(ReserveError::InvalidQuantity),
+            "{quantity}"
+        );
+    }
+    let order = state
+        .reserve(2, ORDER_QUANTITY_MAX, T0)
+        .expect("the largest order");
+    assert_eq!(order.total_price, order.unit_price * ORDER_QUANTITY_MAX);
 }
 
 /// Recovery trusts the orders: stored stock that drifted is re-derived and the drift reported.

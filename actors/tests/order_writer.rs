@@ -230,11 +230,18 @@ async fn a_full_writer_queue_refuses_without_losing_units() {
     });
     let mut config = EngineConfig::default();
     config.writer.queue_max = 2;
-    let engine = Engine::start(journal, config);
+    let engine = Engine::start(journal.clone(), config);
     let (deal, _) = engine.launch(live_deal(10));
 
     let mut outcomes = Vec::new();
-    for customer in 1..=5 {
+    let (message, outcome) = place(1);
+    let began = journal.began.notified();
+    deal.addr.send(message).await.expect("deal actor runs");
+    outcomes.push(outcome);
+    // The first order must be in its commit before the others arrive, or it would still count
+    // against the queue's bound (the writer runs on a thread of its own).
+    began.await;
+    for customer in 2..=5 {
         let (message, outcome) = place(customer);
         deal.addr.send(message).await.expect("deal actor runs");
         outcomes.push(outcome);

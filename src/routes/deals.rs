@@ -20,11 +20,7 @@ use crate::state::State;
 use crate::store::NewDeal;
 use crate::wire::{DealView, Instant, Money, Page};
 
-/// A deal's window may not be longer than this.
-pub const WINDOW_MAX_MS: Millis = 12 * 3_600_000;
-/// Units a deal may have at most; keeps every sum far from overflow.
-pub const UNITS_MAX: i64 = 1_000_000_000;
-const PRODUCT_NAME_MAX_CHARS: usize = 200;
+pub use actors::limits::{PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -49,9 +45,11 @@ pub struct CreateDeal {
     pub actual_price: Money,
     #[schema(value_type = String, example = "49.00")]
     pub final_price: Money,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub total_units: i64,
-    /// Defaults to `total_units`.
+    /// A new deal has sold nothing: when given, it must equal `total_units` (the default).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub available_units: Option<i64>,
     /// Defaults to now.
     #[serde(default)]
@@ -62,6 +60,7 @@ pub struct CreateDeal {
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Instant,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub per_customer_limit: Option<i64>,
     /// `daily`: re-armed at 00:00 UTC every day with full stock.
     #[serde(default)]
@@ -80,8 +79,10 @@ pub struct UpdateDeal {
     #[schema(value_type = Option<String>)]
     pub final_price: Option<Money>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub total_units: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub available_units: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -90,7 +91,7 @@ pub struct UpdateDeal {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Instant>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub per_customer_limit: Option<Option<i64>>,
     #[serde(default)]
     pub recurrence: Option<RecurrenceInput>,
@@ -103,56 +104,60 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-/// Collects the problems of a deal's terms and units.
-fn check_terms(
-    terms: &DealTerms,
-    total_units: i64,
-    available_units: i64,
-    errors: &mut FieldErrors,
-) {
-    let mut fail =
-        |field: &str, problem: String| errors.entry(field.to_owned()).or_default().push(problem);
+fn fail(errors: &mut FieldErrors, field: &str, problem: String) {
+    errors.entry(field.to_owned()).or_default().push(problem);
+}
+
+/// Collects the problems of a deal's terms (everything but its units).
+fn check_terms(terms: &DealTerms, errors: &mut FieldErrors) {
     let name = terms.product_name.trim();
     if name.is_empty() || name.chars().count() > PRODUCT_NAME_MAX_CHARS {
         fail(
+            errors,
             "product_name",
             format!("must be 1–{PRODUCT_NAME_MAX_CHARS} characters"),
         );
     }
     if terms.actual_price <= 0 {
-        fail("actual_price", "must be greater than 0".into());
+        fail(errors, "actual_price", "must be greater than 0".into());
     }
     if terms.final_price <= 0 {
-        fail("final_price", "must be greater than 0".into());
+        fail(errors, "final_price", "must be greater than 0".into());
     }
     if terms.final_price > terms.actual_price {
         fail(
+            errors,
             "final_price",
             "must not be greater than actual_price".into(),
         );
     }
-    if !(0..=UNITS_MAX).contains(&total_units) {
-        fail("total_units", format!("must be from 0 to {UNITS_MAX}"));
-    }
-    if available_units < 0 || available_units > total_units {
-        fail("available_units", "must be from 0 to total_units".into());
-    }
-    if terms.expires_at <= terms.starts_at {
-        fail("expires_at", "must be after starts_at".into());
-    } else if terms.expires_at - terms.starts_at > WINDOW_MAX_MS {
-        fail(
+    // Instants come from RFC 3339 text (years 0–9999 at most), but the difference is taken
+    // with a checked operation all the same: nothing here may wrap.
+    match terms.expires_at.checked_sub(terms.starts_at) {
+        Some(window) if window <= 0 => fail(errors, "expires_at", "must be after starts_at".into()),
+        Some(window) if window <= WINDOW_MAX_MS => {}
+        _ => fail(
+            errors,
             "expires_at",
             "the window may be at most 12 hours long".into(),
-        );
+        ),
     }
     if terms
         .per_customer_limit
         .is_some_and(|limit| !(1..=UNITS_MAX).contains(&limit))
     {
         fail(
+            errors,
             "per_customer_limit",
             "must be at least 1 (or null for no limit)".into(),
         );
+    }
+}
+
+/// Checks a unit count from a request against its range, before any arithmetic touches it.
+fn check_units_field(field: &str, value: Option<i64>, errors: &mut FieldErrors) {
+    if value.is_some_and(|units| !(0..=UNITS_MAX).contains(&units)) {
+        fail(errors, field, format!("must be from 0 to {UNITS_MAX}"));
     }
 }
 
@@ -169,7 +174,22 @@ pub async fn create_deal(state: &State, input: CreateDeal) -> Result<DealRecord,
     };
     let available_units = input.available_units.unwrap_or(input.total_units);
     let mut errors = FieldErrors::new();
-    check_terms(&terms, input.total_units, available_units, &mut errors);
+    check_terms(&terms, &mut errors);
+    check_units_field("total_units", Some(input.total_units), &mut errors);
+    check_units_field("available_units", input.available_units, &mut errors);
+    // A new deal has sold nothing, so conservation (available + units in orders == total)
+    // leaves one value: a smaller one would be units neither on the shelf nor in any order
+    // (the engine, deriving stock from the orders, would show the full total).
+    if !errors.contains_key("total_units")
+        && !errors.contains_key("available_units")
+        && available_units != input.total_units
+    {
+        fail(
+            &mut errors,
+            "available_units",
+            "a new deal has sold nothing, so available_units must equal total_units (or be left out)".into(),
+        );
+    }
     if terms.expires_at <= now && !errors.contains_key("expires_at") {
         errors.insert("expires_at".into(), vec!["must be in the future".into()]);
     }
@@ -234,35 +254,20 @@ pub async fn update_deal(
         per_customer_limit: input.per_customer_limit.unwrap_or(old.per_customer_limit),
         recurrence: input.recurrence.map_or(old.recurrence, Recurrence::from),
     };
-    let sold_units = current.total_units - current.available_units;
-    let delta_units = match (input.total_units, input.available_units) {
-        (None, None) => 0,
-        (Some(total), None) => total - current.total_units,
-        (None, Some(available)) => available - current.available_units,
-        (Some(total), Some(available)) if total - available == sold_units => {
-            total - current.total_units
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "available_units",
-                format!(
-                    "{sold_units} units are sold, so available_units must be total_units - {sold_units}"
-                ),
-            ));
-        }
-    };
     let mut errors = FieldErrors::new();
-    let new_total = current.total_units + delta_units;
-    check_terms(
-        &terms,
-        new_total.max(0),
-        (current.available_units + delta_units).clamp(0, new_total.max(0)),
-        &mut errors,
-    );
+    check_terms(&terms, &mut errors);
+    check_units_field("total_units", input.total_units, &mut errors);
+    check_units_field("available_units", input.available_units, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let delta_units = units_change(&current, input.total_units, input.available_units)?;
     let now = now_ms();
+    // Units first: a change below what is sold is refused (409) before anything else moved,
+    // so a refused update changes nothing.
+    if delta_units != 0 {
+        resize(state, &handle, &current, delta_units, now).await?;
+    }
     if terms != old {
         state.store.update_deal_terms(deal_id, &terms, now).await?;
         handle
@@ -274,10 +279,42 @@ pub async fn update_deal(
             .await
             .map_err(engine_gone)??;
     }
-    if delta_units != 0 {
-        resize(state, &handle, deal_id, delta_units, now).await?;
-    }
     snapshot(&handle).await
+}
+
+/// How far an update moves the deal's units: both inputs already lie in `0..=UNITS_MAX` and the
+/// current record is sound, so every sum and difference here is far inside `i64`. The actor
+/// checks the new total again (against what is sold by then, and against `UNITS_MAX`).
+fn units_change(
+    current: &DealRecord,
+    total_units: Option<i64>,
+    available_units: Option<i64>,
+) -> Result<i64, ApiError> {
+    let sold_units = current.total_units - current.available_units;
+    let new_total = match (total_units, available_units) {
+        (None, None) => return Ok(0),
+        (Some(total), None) => total,
+        (None, Some(available)) => available + sold_units,
+        (Some(total), Some(available)) if total - available == sold_units => total,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "available_units",
+                format!(
+                    "{sold_units} units are sold, so available_units must be total_units - {sold_units}"
+                ),
+            ));
+        }
+    };
+    if new_total > UNITS_MAX {
+        return Err(ApiError::field(
+            "available_units",
+            format!(
+                "{sold_units} units are sold, so at most {} can be available",
+                UNITS_MAX - sold_units
+            ),
+        ));
+    }
+    Ok(new_total - current.total_units)
 }
 
 /// Shrinking: the actor first (it refuses to go below what is sold), then the store. Growing:
@@ -285,14 +322,18 @@ pub async fn update_deal(
 async fn resize(
     state: &State,
     handle: &DealHandle,
-    deal_id: i64,
+    current: &DealRecord,
     delta_units: i64,
     now: Millis,
 ) -> Result<(), ApiError> {
+    let deal_id = current.id;
     if delta_units < 0 {
         handle
             .addr
-            .send(Resize { delta_units })
+            .send(Resize {
+                delta_units,
+                updated_at: now,
+            })
             .await
             .map_err(engine_gone)??;
         if let Err(error) = state.store.resize_deal(deal_id, delta_units, now).await {
@@ -300,13 +341,20 @@ async fn resize(
                 .addr
                 .send(Resize {
                     delta_units: -delta_units,
+                    updated_at: current.updated_at,
                 })
                 .await;
             return Err(error.into());
         }
     } else {
         state.store.resize_deal(deal_id, delta_units, now).await?;
-        let grown = handle.addr.send(Resize { delta_units }).await;
+        let grown = handle
+            .addr
+            .send(Resize {
+                delta_units,
+                updated_at: now,
+            })
+            .await;
         if !matches!(grown, Ok(Ok(_))) {
             tracing::error!(
                 deal_id,

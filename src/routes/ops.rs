@@ -29,7 +29,19 @@ pub async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
             "the store does not answer",
         ));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "store": state.store.backend_name(), "deals": state.engine.registry().len()})))
+    // Malformed deals do not make the node unready (every other deal sells), but they are
+    // named here for whoever looks, with the column and the problem.
+    let status = if state.malformed_deals.is_empty() {
+        "ready"
+    } else {
+        "degraded"
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": status,
+        "store": state.store.backend_name(),
+        "deals": state.engine.registry().len(),
+        "malformed_deals": state.malformed_deals,
+    })))
 }
 
 /// Prometheus text format. The writer's counters are copied in at scrape time.

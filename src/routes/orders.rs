@@ -20,7 +20,7 @@ use crate::store::{OrderFilter, Transition};
 use crate::wire::{OrderView, Page};
 
 /// Units one order may ask for at most.
-pub const QUANTITY_MAX: i64 = 10_000;
+pub use actors::limits::ORDER_QUANTITY_MAX as QUANTITY_MAX;
 /// Longest idempotency key accepted.
 const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 
@@ -29,6 +29,7 @@ pub struct PlaceOrderRequest {
     pub deal_id: i64,
     /// At least 1; default 1.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub quantity: i64,
 }
 

@@ -16,6 +16,7 @@ use actors::deal::{DealRecord, DealTerms};
 use actors::journal::{
     BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord, OrderStatus,
 };
+use actors::limits::UNITS_MAX;
 use actors::{CustomerId, DealId, Millis, OrderId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -38,6 +39,17 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("could not prepare the SQLite file: {0}")]
     Io(#[from] std::io::Error),
+    /// A write the store refused because it would leave a value out of its range (or the deal
+    /// is gone): nothing was changed.
+    #[error("deal {deal_id}: {what} would leave its units out of range; nothing was changed")]
+    OutOfRange { deal_id: DealId, what: String },
+    /// A stored deal the engine cannot take: the column and what is wrong with it.
+    #[error("deal {deal_id}: column {column}: {problem}")]
+    Malformed {
+        deal_id: DealId,
+        column: String,
+        problem: String,
+    },
 }
 
 /// Runs `$body` with `$pool` bound to whichever backend's pool the store holds. The body is
@@ -94,6 +106,21 @@ pub struct NewDeal {
     pub terms: DealTerms,
     pub total_units: i64,
     pub available_units: i64,
+}
+
+/// What `load_deals` found: the deals the engine can take, and the rows it cannot.
+#[derive(Debug, Default)]
+pub struct LoadedDeals {
+    pub deals: Vec<LoadedDeal>,
+    pub malformed: Vec<MalformedDeal>,
+}
+
+/// A stored deal left out at start: which one, which column, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MalformedDeal {
+    pub deal_id: DealId,
+    pub column: String,
+    pub problem: String,
 }
 
 /// Which orders a listing returns.
@@ -410,18 +437,22 @@ impl Store {
             .bind(now)
             .fetch_one(pool)
             .await)?;
-        Ok(row.into_record())
+        row.into_record()
     }
 
     /// Every deal with the units each customer holds in its current round: what the engine
-    /// starts from.
-    pub async fn load_deals(&self) -> Result<Vec<LoadedDeal>, StoreError> {
+    /// starts from. A row the engine cannot take (a value out of its range or of the wrong
+    /// type, written by hand or by a faulty build) is set aside in `malformed`, named by deal
+    /// and column, and the others load: one bad row must not keep the engine from starting.
+    pub async fn load_deals(&self) -> Result<LoadedDeals, StoreError> {
         const DEALS: &str = "SELECT * FROM deals ORDER BY id";
         const HELD: &str = "SELECT o.deal_id, o.customer_id, CAST(SUM(o.quantity) AS BIGINT) AS units FROM orders o \
                             JOIN deals d ON d.id = o.deal_id AND d.round = o.round \
                             WHERE o.status <> 'CANCELLED' GROUP BY o.deal_id, o.customer_id";
-        let deals: Vec<DealRow> =
-            on_pool!(self, pool => sqlx::query_as(DEALS).fetch_all(pool).await)?;
+        let rows: Vec<Result<DealRecord, StoreError>> = on_pool!(self, pool => {
+            let rows = sqlx::query(DEALS).fetch_all(pool).await?;
+            rows.iter().map(|row| rows::decode_deal(row)).collect()
+        });
         let held: Vec<(i64, i64, i64)> =
             on_pool!(self, pool => sqlx::query_as(HELD).fetch_all(pool).await)?;
         let mut by_deal: HashMap<DealId, HashMap<CustomerId, i64>> = HashMap::new();
@@ -431,30 +462,48 @@ impl Store {
                 .or_default()
                 .insert(customer_id, units);
         }
-        Ok(deals
-            .into_iter()
-            .map(|row| {
-                let units_by_customer = by_deal.remove(&row.id).unwrap_or_default();
-                LoadedDeal {
-                    record: row.into_record(),
-                    units_by_customer,
+        let mut loaded = LoadedDeals::default();
+        for row in rows {
+            match row {
+                Ok(record) => {
+                    let units_by_customer = by_deal.remove(&record.id).unwrap_or_default();
+                    loaded.deals.push(LoadedDeal {
+                        record,
+                        units_by_customer,
+                    });
                 }
-            })
-            .collect())
+                Err(StoreError::Malformed {
+                    deal_id,
+                    column,
+                    problem,
+                }) => loaded.malformed.push(MalformedDeal {
+                    deal_id,
+                    column,
+                    problem,
+                }),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(loaded)
     }
 
+    /// One deal, as `load_deals` loads it; a malformed row is `StoreError::Malformed`.
     pub async fn load_deal(&self, deal_id: DealId) -> Result<Option<LoadedDeal>, StoreError> {
         const DEAL: &str = "SELECT * FROM deals WHERE id = $1";
         const HELD: &str = "SELECT o.customer_id, CAST(SUM(o.quantity) AS BIGINT) AS units FROM orders o \
                             JOIN deals d ON d.id = o.deal_id AND d.round = o.round \
                             WHERE o.deal_id = $1 AND o.status <> 'CANCELLED' GROUP BY o.customer_id";
-        let row: Option<DealRow> =
-            on_pool!(self, pool => sqlx::query_as(DEAL).bind(deal_id).fetch_optional(pool).await)?;
-        let Some(row) = row else { return Ok(None) };
+        let record: Option<DealRecord> = on_pool!(self, pool => {
+            let row = sqlx::query(DEAL).bind(deal_id).fetch_optional(pool).await?;
+            row.as_ref().map(|row| rows::decode_deal(row)).transpose()?
+        });
+        let Some(record) = record else {
+            return Ok(None);
+        };
         let held: Vec<(i64, i64)> =
             on_pool!(self, pool => sqlx::query_as(HELD).bind(deal_id).fetch_all(pool).await)?;
         Ok(Some(LoadedDeal {
-            record: row.into_record(),
+            record,
             units_by_customer: held.into_iter().collect(),
         }))
     }
@@ -485,7 +534,11 @@ impl Store {
     }
 
     /// Moves a deal's stored total and available units by the same amount. Relative, so it
-    /// commutes with the writer's concurrent decrements.
+    /// commutes with the writer's concurrent decrements. The delta must lie within
+    /// `±UNITS_MAX` (the engine proved it), and the row changes only if the new total stays in
+    /// `0..=UNITS_MAX` with its available units not below zero: the store never receives a
+    /// value the engine would refuse, and never takes one that would wrap (SQLite would turn
+    /// an overflowing sum into a REAL).
     pub async fn resize_deal(
         &self,
         deal_id: DealId,
@@ -493,8 +546,20 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE deals SET total_units = total_units + $2, available_units = available_units + $2, \
-                           updated_at = $3 WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(delta_units).bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
+                           updated_at = $3 WHERE id = $1 AND total_units + $2 BETWEEN 0 AND $4 AND available_units + $2 >= 0";
+        if !(-UNITS_MAX..=UNITS_MAX).contains(&delta_units) {
+            return Err(StoreError::OutOfRange {
+                deal_id,
+                what: format!("a change of {delta_units} units"),
+            });
+        }
+        let changed = on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(delta_units).bind(now).bind(UNITS_MAX).execute(pool).await.map(|done| done.rows_affected()))?;
+        if changed != 1 {
+            return Err(StoreError::OutOfRange {
+                deal_id,
+                what: format!("a change of {delta_units} units"),
+            });
+        }
         Ok(())
     }
 

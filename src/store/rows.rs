@@ -2,6 +2,36 @@
 
 use actors::deal::{DealRecord, Recurrence};
 use actors::journal::{OrderRecord, OrderStatus};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
+
+use super::StoreError;
+
+/// Decodes and checks one deal row, naming the deal and the column of the first thing wrong
+/// with it: a value of the wrong type (SQLite before its tables were STRICT), or one outside
+/// the range the engine accepts (`DealRecord::problems`).
+pub(super) fn decode_deal<'r, R>(row: &'r R) -> Result<DealRecord, StoreError>
+where
+    R: Row,
+    DealRow: FromRow<'r, R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    &'static str: ColumnIndex<R>,
+{
+    let deal_id = row.try_get::<i64, _>("id").unwrap_or(0);
+    let malformed = |column: &str, problem: String| StoreError::Malformed {
+        deal_id,
+        column: column.trim_matches('"').to_owned(),
+        problem,
+    };
+    let decoded = DealRow::from_row(row).map_err(|error| match error {
+        sqlx::Error::ColumnDecode { index, source } => malformed(&index, source.to_string()),
+        other => StoreError::Database(other),
+    })?;
+    let record = decoded.into_record()?;
+    match record.problems().into_iter().next() {
+        Some(problem) => Err(malformed(problem.column, problem.problem)),
+        None => Ok(record),
+    }
+}
 
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct UserRow {
@@ -58,8 +88,14 @@ pub(super) struct DealRow {
 }
 
 impl DealRow {
-    pub fn into_record(self) -> DealRecord {
-        DealRecord {
+    pub fn into_record(self) -> Result<DealRecord, StoreError> {
+        let recurrence =
+            Recurrence::parse(&self.recurrence).ok_or_else(|| StoreError::Malformed {
+                deal_id: self.id,
+                column: "recurrence".into(),
+                problem: format!("{:?} is neither \"none\" nor \"daily\"", self.recurrence),
+            })?;
+        Ok(DealRecord {
             id: self.id,
             product_name: self.product_name,
             actual_price: self.actual_price,
@@ -70,13 +106,12 @@ impl DealRow {
             expires_at: self.expires_at,
             per_customer_limit: self.per_customer_limit,
             closed: self.closed,
-            // The column's CHECK constraint admits only the two values.
-            recurrence: Recurrence::parse(&self.recurrence).unwrap_or(Recurrence::None),
+            recurrence,
             round: self.round,
             rearmed_day: self.rearmed_day,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
+        })
     }
 }
 

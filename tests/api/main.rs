@@ -11,6 +11,7 @@ mod limits;
 mod loadtest;
 mod openapi;
 mod orders;
+mod overflow;
 mod process;
 mod security;
 mod validation;

@@ -84,6 +84,9 @@ pub struct Attribute {
 #[rtype(result = "Result<DealRecord, ResizeError>")]
 pub struct Resize {
     pub delta_units: i64,
+    /// The deal's `updated_at` once resized: the instant the store was given for the same
+    /// change (or, when a change is undone, the instant from before it).
+    pub updated_at: Millis,
 }
 
 /// Replace the deal's definition (already persisted by the caller).

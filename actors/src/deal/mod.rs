@@ -25,7 +25,7 @@ pub use message::{
     ReturnUnits, SetClosed, Snapshot,
 };
 pub use record::{DealRecord, DealStatus, DealTerms, Recurrence};
-pub use state::{DealState, Reservation, ReserveError, ResizeError};
+pub use state::{DealState, Reservation, ReserveError, ResizeError, order_total};
 
 use crate::clock::{day_of, next_midnight, now_ms};
 use crate::journal::{Journal, NewOrder};
@@ -288,6 +288,9 @@ impl Handler<Resize> for DealActor {
     fn handle(&mut self, msg: Resize, _: &mut Self::Context) -> Self::Result {
         self.recall();
         let resized = self.state.resize(msg.delta_units);
+        if resized.is_ok() {
+            self.state.set_updated_at(msg.updated_at);
+        }
         self.publish();
         resized?;
         Ok(self.state.record().clone())

@@ -17,12 +17,13 @@
 use std::collections::HashMap;
 
 use crate::deal::record::{DealRecord, DealStatus, DealTerms, Recurrence};
+use crate::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
 use crate::{CustomerId, DealId, Millis};
 
 /// Why a reservation was refused. Each maps to one error code of the API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReserveError {
-    #[error("quantity must be at least 1")]
+    #[error("quantity must be from 1 to {}", crate::limits::ORDER_QUANTITY_MAX)]
     InvalidQuantity,
     #[error("the deal has not started yet")]
     NotStarted,
@@ -41,6 +42,10 @@ pub enum ReserveError {
 pub enum ResizeError {
     #[error("{sold_units} units are already sold; total_units cannot go below that")]
     BelowSold { sold_units: i64 },
+    /// The change would take `total_units` past [`UNITS_MAX`] (or below zero): refused before
+    /// any arithmetic could wrap.
+    #[error("total_units must be from 0 to {}", UNITS_MAX)]
+    OutOfRange,
 }
 
 /// Units set aside for one order: what the order writer persists.
@@ -53,6 +58,15 @@ pub struct Reservation {
     /// The deal's price at the instant of the reservation; never taken from the client.
     pub unit_price: i64,
     pub total_price: i64,
+}
+
+/// What an order of `quantity` units at `unit_price` costs. Both are bounded (the price by the
+/// deal's validation, the quantity by `ORDER_QUANTITY_MAX`), so the product fits an `i64` with
+/// room to spare; checked all the same, so a bound loosened by mistake panics instead of wrapping.
+pub fn order_total(unit_price: i64, quantity: i64) -> i64 {
+    unit_price
+        .checked_mul(quantity)
+        .expect("price × quantity fits: both are bounded by crate::limits")
 }
 
 #[derive(Debug, Clone)]
@@ -232,7 +246,7 @@ impl DealState {
         quantity: i64,
         now: Millis,
     ) -> Result<Reservation, ReserveError> {
-        if quantity < 1 {
+        if !(1..=ORDER_QUANTITY_MAX).contains(&quantity) {
             return Err(ReserveError::InvalidQuantity);
         }
         if self.rearming {
@@ -267,7 +281,7 @@ impl DealState {
             customer_id,
             quantity,
             unit_price,
-            total_price: unit_price * quantity,
+            total_price: order_total(unit_price, quantity),
         })
     }
 
@@ -295,15 +309,23 @@ impl DealState {
         true
     }
 
-    /// Moves `total_units` and `available_units` together by `delta_units`.
+    /// Moves `total_units` and `available_units` together by `delta_units`. The new total must
+    /// lie in `0..=UNITS_MAX` and cover what is sold; checked before anything changes, with
+    /// arithmetic that cannot wrap whatever `delta_units` is.
     pub fn resize(&mut self, delta_units: i64) -> Result<(), ResizeError> {
-        if self.record.total_units + delta_units < self.sold_units {
+        let total_units = self
+            .record
+            .total_units
+            .checked_add(delta_units)
+            .filter(|total| (0..=UNITS_MAX).contains(total))
+            .ok_or(ResizeError::OutOfRange)?;
+        if total_units < self.sold_units {
             return Err(ResizeError::BelowSold {
                 sold_units: self.sold_units,
             });
         }
-        self.record.total_units += delta_units;
-        self.record.available_units += delta_units;
+        self.record.total_units = total_units;
+        self.record.available_units = total_units - self.sold_units;
         self.assert_conserved();
         Ok(())
     }
@@ -319,6 +341,10 @@ impl DealState {
         r.per_customer_limit = terms.per_customer_limit;
         r.recurrence = terms.recurrence;
         r.updated_at = updated_at;
+    }
+
+    pub fn set_updated_at(&mut self, updated_at: Millis) {
+        self.record.updated_at = updated_at;
     }
 
     pub fn set_closed(&mut self, closed: bool, updated_at: Millis) {
