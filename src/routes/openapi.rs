@@ -115,29 +115,29 @@ fn create_deal() {}
 fn list_deals() {}
 
 /// One deal, in any status.
-#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = DealView), (status = 404, body = ErrorEnvelope)))]
 fn get_deal() {}
 
 /// Change any field of a deal (admin); units may not drop below what is sold.
-#[utoipa::path(put, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)), request_body = UpdateDeal, security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path, minimum = 1)), request_body = UpdateDeal, security(("bearer" = [])),
     responses((status = 200, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 fn put_deal() {}
 
 /// Change some fields of a deal (admin); same rules as PUT.
-#[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path)), request_body = UpdateDeal, security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = i64, Path, minimum = 1)), request_body = UpdateDeal, security(("bearer" = [])),
     responses((status = 200, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 fn patch_deal() {}
 
 /// Close a deal now (admin).
-#[utoipa::path(post, path = "/api/v1/deals/{id}/close", tag = "deals", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/deals/{id}/close", tag = "deals", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 fn close_deal() {}
 
 /// Reopen a closed deal inside its window (admin).
-#[utoipa::path(post, path = "/api/v1/deals/{id}/open", tag = "deals", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/deals/{id}/open", tag = "deals", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, description = "DEAL_EXPIRED", body = ErrorEnvelope)))]
 fn open_deal() {}
@@ -162,18 +162,18 @@ fn place_order() {}
 fn list_orders() {}
 
 /// One order (owner or admin; 404 for anyone else).
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 fn get_order() {}
 
 /// Cancel an order; its units go back to the deal at once, once.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
 fn cancel_order() {}
 
 /// Change an order's status (admin): OPEN→APPROVED, OPEN→CANCELLED, APPROVED→FULFILLED, APPROVED→CANCELLED.
-#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path)), request_body = StatusChange, security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
 fn set_order_status() {}
