@@ -76,6 +76,33 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// The schema of an amount in a request: API.md takes a decimal string (`"10.00"`) or a
+/// number (`10`, `59.5`), at most two decimals, never negative. Answers always carry the string.
+pub struct MoneyInput;
+
+impl utoipa::PartialSchema for MoneyInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*[0-9]+(\.[0-9]{1,2})?\s*$")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0)),
+            )
+            .description(Some(
+                "an amount: a decimal string such as \"49.99\" or a number, at most two decimals",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MoneyInput {}
+
 /// An instant as RFC 3339 in UTC (`2026-11-22T10:30:00Z`, milliseconds when there are some).
 pub fn rfc3339(at: Millis) -> String {
     DateTime::<Utc>::from_timestamp_millis(at)

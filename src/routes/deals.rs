@@ -18,7 +18,7 @@ use crate::routes::page::{PageQuery, PageRequest};
 use crate::routes::path_id;
 use crate::state::State;
 use crate::store::NewDeal;
-use crate::wire::{DealView, Instant, Money, Page};
+use crate::wire::{DealView, Instant, Money, MoneyInput, Page};
 
 pub use actors::limits::{PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS};
 
@@ -41,9 +41,9 @@ impl From<RecurrenceInput> for Recurrence {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateDeal {
     pub product_name: String,
-    #[schema(value_type = String, example = "99.00")]
+    #[schema(value_type = MoneyInput, inline)]
     pub actual_price: Money,
-    #[schema(value_type = String, example = "49.00")]
+    #[schema(value_type = MoneyInput, inline)]
     pub final_price: Money,
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub total_units: i64,
@@ -73,10 +73,10 @@ pub struct UpdateDeal {
     #[serde(default)]
     pub product_name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<MoneyInput>, inline)]
     pub actual_price: Option<Money>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<MoneyInput>, inline)]
     pub final_price: Option<Money>,
     /// 0 to 1,000,000,000, and not below the units sold (409). The schema leaves the whole
     /// int64 range open on purpose: the fuzzer in `.ci/schemathesis.sh` then sends the extremes
