@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use actors::clock::now_ms;
 use actors::deal::{DealRecord, DealState, DealTerms, Recurrence, Snapshot};
+use actors::engine::{Engine, EngineConfig};
 use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
-use actors::registry::{Engine, EngineConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::Connection;
 use topkart::store::{NewDeal, NewUser, Store};
@@ -57,7 +57,7 @@ fn deal_state(c: &mut Criterion) {
 }
 
 fn mirror_claim(c: &mut Criterion) {
-    use actors::mirror::{DealMirror, FastClaim};
+    use actors::fast_path::mirror::{DealMirror, FastClaim};
     let mut unlimited = record(1_000_000);
     unlimited.per_customer_limit = None;
     let mirror = DealMirror::new(&unlimited);

@@ -38,7 +38,7 @@ enum Entry {
 
 /// What to do with a keyed request.
 #[derive(Debug)]
-pub enum Claim {
+pub enum KeyClaim {
     /// First time seen: decide it, then `settle` the key.
     Fresh,
     Replay(Result<OrderRecord, ApiError>),
@@ -67,22 +67,22 @@ impl IdempotencyCache {
         key: &str,
         fingerprint: Fingerprint,
         now: Millis,
-    ) -> Claim {
+    ) -> KeyClaim {
         if self.entries.len() >= self.max_entries {
             self.entries.retain(|_, entry| !matches!(entry, Entry::Decided { at, .. } if now - *at >= IDEMPOTENCY_TTL_MS));
             if self.entries.len() >= self.max_entries {
-                return Claim::Full;
+                return KeyClaim::Full;
             }
         }
         match self.entries.entry((customer_id, key.to_owned())) {
             MapEntry::Vacant(slot) => {
                 slot.insert(Entry::InFlight { fingerprint });
-                Claim::Fresh
+                KeyClaim::Fresh
             }
             MapEntry::Occupied(mut slot) => match slot.get() {
                 Entry::Decided { at, .. } if now - *at >= IDEMPOTENCY_TTL_MS => {
                     slot.insert(Entry::InFlight { fingerprint });
-                    Claim::Fresh
+                    KeyClaim::Fresh
                 }
                 Entry::Decided {
                     fingerprint: first, ..
@@ -90,10 +90,10 @@ impl IdempotencyCache {
                 | Entry::InFlight { fingerprint: first }
                     if *first != fingerprint =>
                 {
-                    Claim::Mismatch
+                    KeyClaim::Mismatch
                 }
-                Entry::InFlight { .. } => Claim::InProgress,
-                Entry::Decided { outcome, .. } => Claim::Replay(outcome.clone()),
+                Entry::InFlight { .. } => KeyClaim::InProgress,
+                Entry::Decided { outcome, .. } => KeyClaim::Replay(outcome.clone()),
             },
         }
     }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, web};
 use actors::clock::now_ms;
+use actors::engine::{Engine, EngineConfig};
 use actors::order_writer::WriterConfig;
-use actors::registry::{Engine, EngineConfig};
 
 use crate::auth::{JwtKeys, PasswordHasher, Role};
 use crate::config::Settings;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web;
-use actors::registry::Engine;
+use actors::engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::{JwtKeys, PasswordHasher};

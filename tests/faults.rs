@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use engine_process::{Engine, Outcome, Unanswered, fire, scenario, scenario_with_limit};
+use engine_process::{EngineProcess, Outcome, Unanswered, fire, scenario, scenario_with_limit};
 use helpers::{Backend, TestStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 use topkart::store::Store;
@@ -46,7 +46,7 @@ const BOT_REPEAT: usize = 5;
 /// The standard fault scenario: `UNITS` units, `PER_CUSTOMER_LIMIT` per customer, and the
 /// tokens to fire with, in which every bot appears `BOT_REPEAT` times — so a burst makes the
 /// bots run into the limit before the deal sells out, and the checker has a limit to check.
-async fn limited_scenario(engine: &Engine) -> (i64, Vec<String>) {
+async fn limited_scenario(engine: &EngineProcess) -> (i64, Vec<String>) {
     let (deal_id, buyers) =
         scenario_with_limit(engine, UNITS, BUYERS, Some(PER_CUSTOMER_LIMIT)).await;
     let mut tokens = Vec::new();
@@ -163,7 +163,7 @@ async fn check(label: &str, store: &TestStore, deal_id: i64, units: i64, history
     );
 }
 
-fn signal(engine: &Engine, name: &str) {
+fn signal(engine: &EngineProcess, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &engine.child.id().to_string()])
         .status()
@@ -174,7 +174,7 @@ fn signal(engine: &Engine, name: &str) {
 /// SIGKILL after a seeded number of answers, restart, burst again: the combined history holds.
 async fn sigkill_at_a_seeded_moment(backend: Backend, seed: u64) {
     let store = TestStore::create(backend).await;
-    let mut engine = Engine::start(&store);
+    let mut engine = EngineProcess::start(&store);
     let (deal_id, tokens) = limited_scenario(&engine).await;
     let answers_before_kill = 5 + (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % 120;
     let mut history = History::default();
@@ -185,7 +185,7 @@ async fn sigkill_at_a_seeded_moment(backend: Backend, seed: u64) {
     history.record_rest(&mut outcomes).await;
     drop(engine);
 
-    let engine = Engine::start(&store);
+    let engine = EngineProcess::start(&store);
     let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
     history.record_rest(&mut outcomes).await;
     drop(engine);
@@ -222,7 +222,7 @@ async fn sigstop_then_sigcont(backend: Backend) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let store = TestStore::create(backend).await;
-    let engine = Engine::start(&store);
+    let engine = EngineProcess::start(&store);
     let (deal_id, tokens) = limited_scenario(&engine).await;
     let mut history = History::default();
     let mut outcomes = fire(&engine, deal_id, &tokens, BURST);
@@ -287,9 +287,9 @@ impl Drop for StartPostgres {
 async fn outage_mid_burst(
     label: &str,
     store: &TestStore,
-    engine: Engine,
-    fail: impl FnOnce(&Engine),
-    restore: impl FnOnce(&Engine),
+    engine: EngineProcess,
+    fail: impl FnOnce(&EngineProcess),
+    restore: impl FnOnce(&EngineProcess),
 ) {
     // More units than all the requests ask for, so units remain to sell after the outage.
     let (deal_id, tokens) = scenario(&engine, OUTAGE_UNITS, BUYERS).await;
@@ -345,7 +345,7 @@ async fn postgres_restart_mid_burst() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let store = TestStore::create(Backend::Postgres).await;
-    let engine = Engine::start(&store);
+    let engine = EngineProcess::start(&store);
     let _start_again = StartPostgres;
     outage_mid_burst(
         "fault=postgres-stop-start store=Postgres",
@@ -359,7 +359,7 @@ async fn postgres_restart_mid_burst() {
 }
 
 /// Sets the engine process's file-size limit (RLIMIT_FSIZE) to `bytes`, or lifts it.
-fn limit_file_size(engine: &Engine, bytes: Option<u64>) {
+fn limit_file_size(engine: &EngineProcess, bytes: Option<u64>) {
     let limit = bytes.map_or_else(|| "unlimited".to_owned(), |bytes| bytes.to_string());
     let status = Command::new("prlimit")
         .args([
@@ -382,7 +382,7 @@ async fn sqlite_disk_full_mid_burst() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let store = TestStore::create(Backend::Sqlite).await;
-    let engine = Engine::start_ignoring_file_size_signal(&store);
+    let engine = EngineProcess::start_ignoring_file_size_signal(&store);
     outage_mid_burst(
         "fault=disk-full store=Sqlite",
         &store,
@@ -454,7 +454,7 @@ async fn redis_stopped_is_no_fault_for_a_single_node() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let store = TestStore::create(Backend::Sqlite).await;
-    let engine = Engine::start(&store);
+    let engine = EngineProcess::start(&store);
     let (deal_id, tokens) = limited_scenario(&engine).await;
     let _restart = RestartRedis;
     let mut history = History::default();

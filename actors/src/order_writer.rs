@@ -31,8 +31,8 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::DealId;
-use crate::deal::{Attribute, ClaimedOrder, DealActor, PlaceError, PlaceReply, ReturnUnits};
-use crate::journal::{Journal, JournalError, NewOrder, OrderRecord};
+use crate::journal::{Journal, JournalError};
+use crate::model::{ClaimedOrder, NewOrder, OrderRecord, PlaceError, PlaceReply, ReturnedUnits};
 
 /// A commit taking this long is logged: every order queued meanwhile waits for it.
 const SLOW_COMMIT: Duration = Duration::from_millis(50);
@@ -68,12 +68,23 @@ pub struct WriterStats {
     pub largest_batch: AtomicU64,
 }
 
+/// What the writer tells a deal about its orders. The deal's actor implements it (`deal/actor.rs`);
+/// the writer knows only this, so the two modules do not import each other. Both calls must
+/// reach the deal even when its mailbox is full (each is bounded by one batch): never dropped.
+pub trait DealLink: Send + Sync + 'static {
+    /// Claimed orders that entered a batch: whose units they are.
+    fn attribute(&self, orders: Vec<ClaimedOrder>);
+    /// An order that will not be stored: take its units back, then answer its requester.
+    fn return_units(&self, units: ReturnedUnits);
+}
+
 /// An order waiting for its batch, with where to answer and the deal its units go back to.
 pub struct PendingOrder {
     pub order: NewOrder,
     pub reply: PlaceReply,
-    /// The deal's actor (an `Addr` clone is a reference count, no allocation per order).
-    pub deal: Addr<DealActor>,
+    /// The deal's link, made once per deal (an `Arc` clone is a reference count, no allocation
+    /// per order).
+    pub deal: Arc<dyn DealLink>,
     /// Whether the deal already counts the units as the customer's: true for orders its actor
     /// reserved; false for an order claimed from a lent counter until the writer reports it.
     pub attributed: bool,
@@ -328,7 +339,7 @@ impl OrderWriter {
 
 /// Tells each deal whose units its claimed orders in `batch` are: one message per deal.
 fn report_claims(batch: &mut [PendingOrder]) {
-    let mut reports: HashMap<DealId, (Addr<DealActor>, Vec<ClaimedOrder>)> = HashMap::new();
+    let mut reports: HashMap<DealId, (Arc<dyn DealLink>, Vec<ClaimedOrder>)> = HashMap::new();
     for pending in batch.iter_mut().filter(|pending| !pending.attributed) {
         pending.attributed = true;
         let claimed = ClaimedOrder {
@@ -342,15 +353,12 @@ fn report_claims(batch: &mut [PendingOrder]) {
             .1
             .push(claimed);
     }
-    // `do_send`: a report must not be lost to a full mailbox; there is one per deal and batch.
     for (to, orders) in reports.into_values() {
-        to.do_send(Attribute { orders });
+        to.attribute(orders);
     }
 }
 
 /// Gives an order's units back to its deal, which then answers the requester with `error`.
-/// `do_send` on purpose: this message must not be lost to a full mailbox, and it is bounded by
-/// the size of one batch.
 pub fn return_units(pending: PendingOrder, error: PlaceError) {
     let PendingOrder {
         order,
@@ -358,7 +366,7 @@ pub fn return_units(pending: PendingOrder, error: PlaceError) {
         deal,
         attributed,
     } = pending;
-    deal.do_send(ReturnUnits {
+    deal.return_units(ReturnedUnits {
         customer_id: order.customer_id,
         quantity: order.quantity,
         round: order.round,

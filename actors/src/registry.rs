@@ -1,22 +1,22 @@
-//! `Engine` and `DealRegistry`: which actor owns which deal, and where the actors run.
+//! `DealRegistry`: which deals this node runs, and where a deal is to be found.
 
 use std::sync::Arc;
 
-use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::DealId;
-use crate::deal::{DealActor, DealState};
-use crate::journal::{Journal, LoadedDeal};
-use crate::mirror::DealMirror;
-use crate::order_writer::{OrderWriter, WriterConfig, WriterHandle, WriterStats};
+use crate::deal_handle::DealHandle;
+use crate::fast_path::mirror::DealMirror;
 
-/// A live deal: its actor, its mirror, and the writer its orders go to.
+/// Where a deal is, as this node knows it.
 #[derive(Clone)]
-pub struct DealHandle {
-    pub addr: Addr<DealActor>,
-    pub mirror: Arc<DealMirror>,
-    pub(crate) writer: WriterHandle,
+pub enum Location {
+    /// This node owns the deal: its handle.
+    Local(DealHandle),
+    /// Another node owns the deal: its id (cluster mode; a single node never answers this).
+    Remote(String),
+    /// The deal exists but has no owner right now (cluster mode: its owner is moving).
+    Unavailable,
 }
 
 /// Every live deal by id. Lookups clone the handle out, so no map guard is ever held across an
@@ -27,6 +27,12 @@ pub struct DealRegistry {
 }
 
 impl DealRegistry {
+    /// Where the deal is; `None` when no deal of that id is known. A single node knows only its
+    /// own deals, so it answers `Local` or `None`; cluster mode adds the other two answers.
+    pub fn locate(&self, deal_id: DealId) -> Option<Location> {
+        self.get(deal_id).map(Location::Local)
+    }
+
     pub fn get(&self, deal_id: DealId) -> Option<DealHandle> {
         self.deals.get(&deal_id).map(|entry| entry.value().clone())
     }
@@ -59,103 +65,5 @@ impl DealRegistry {
             .collect();
         mirrors.sort_unstable_by_key(|(deal_id, _)| *deal_id);
         mirrors
-    }
-}
-
-/// The engine's sizing.
-#[derive(Debug, Clone, Copy)]
-pub struct EngineConfig {
-    pub writer: WriterConfig,
-    /// Messages queued for one deal's actor at most.
-    pub deal_mailbox_capacity: usize,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            writer: WriterConfig::default(),
-            deal_mailbox_capacity: 8_192,
-        }
-    }
-}
-
-/// The running engine: the deal actors (on an arbiter of their own, so that no HTTP worker's
-/// load delays a deal's decisions), the order writer (on another), and the registry.
-pub struct Engine {
-    registry: Arc<DealRegistry>,
-    writer: WriterHandle,
-    writer_stats: Arc<WriterStats>,
-    journal: Arc<dyn Journal>,
-    config: EngineConfig,
-    deal_arbiter: Arbiter,
-    writer_arbiter: Arbiter,
-}
-
-impl Engine {
-    /// Starts the writer. Must be called inside a running actix `System`.
-    pub fn start(journal: Arc<dyn Journal>, config: EngineConfig) -> Self {
-        let writer_stats = Arc::new(WriterStats::default());
-        let writer_arbiter = Arbiter::new();
-        let writer = OrderWriter::start(
-            &writer_arbiter.handle(),
-            journal.clone(),
-            config.writer,
-            writer_stats.clone(),
-        );
-        Self {
-            registry: Arc::new(DealRegistry::default()),
-            writer,
-            writer_stats,
-            journal,
-            config,
-            deal_arbiter: Arbiter::new(),
-            writer_arbiter,
-        }
-    }
-
-    pub fn registry(&self) -> &Arc<DealRegistry> {
-        &self.registry
-    }
-
-    pub fn writer_stats(&self) -> &Arc<WriterStats> {
-        &self.writer_stats
-    }
-
-    pub fn writer_running(&self) -> bool {
-        self.writer.running()
-    }
-
-    /// Starts the actor of a deal loaded from the store (or just created) and registers it.
-    /// Returns the drift between the stored stock and the stock derived from its orders.
-    pub fn launch(&self, loaded: LoadedDeal) -> (DealHandle, i64) {
-        let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
-        let deal_id = state.id();
-        let mirror = Arc::new(DealMirror::new(state.record()));
-        let addr = {
-            let (mirror, writer, journal) =
-                (mirror.clone(), self.writer.clone(), self.journal.clone());
-            let capacity = self.config.deal_mailbox_capacity;
-            DealActor::start_in_arbiter(&self.deal_arbiter.handle(), move |_| {
-                DealActor::new(state, mirror, writer, journal, capacity)
-            })
-        };
-        let handle = DealHandle {
-            addr,
-            mirror,
-            writer: self.writer.clone(),
-        };
-        self.registry.insert(deal_id, handle.clone());
-        (handle, drift)
-    }
-
-    /// Waits until every order handed to the writer so far is committed or failed.
-    pub async fn drain(&self) {
-        self.writer.drain().await;
-    }
-
-    /// Stops the actors' threads. Call after `drain`.
-    pub fn stop(&self) {
-        self.deal_arbiter.stop();
-        self.writer_arbiter.stop();
     }
 }

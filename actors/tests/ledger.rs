@@ -9,7 +9,7 @@ mod support;
 
 use actors::clock::now_ms;
 use actors::deal::ReserveError;
-use actors::mirror::{DealMirror, FastClaim};
+use actors::fast_path::mirror::{DealMirror, FastClaim};
 
 #[test]
 fn claims_racing_recalls_sell_every_unit_exactly_once() {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use actors::clock::now_ms;
 use actors::deal::{DealRecord, PlaceError, PlaceOrder};
+use actors::engine::{Engine, EngineConfig};
 use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
-use actors::registry::{Engine, EngineConfig};
 use tokio::sync::{Notify, Semaphore, oneshot};
 
 mod support;
@@ -153,12 +153,7 @@ async fn a_failed_commit_fails_the_batch_and_returns_its_units() {
     }
     // Each failure is answered by the deal's actor after it took the units back.
     assert_eq!(deal.mirror.available_units(), 10);
-    let record = deal
-        .addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    let record = deal.addr.send(actors::deal::Snapshot).await.expect("runs");
     assert_eq!(record.available_units, 10);
 
     journal.fail.store(false, Ordering::SeqCst);
@@ -258,12 +253,7 @@ async fn a_full_writer_queue_refuses_without_losing_units() {
     for outcome in outcomes.into_iter().take(3) {
         assert!(outcome.await.expect("answered").is_ok());
     }
-    let record = deal
-        .addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    let record = deal.addr.send(actors::deal::Snapshot).await.expect("runs");
     assert_eq!(
         record.available_units, 7,
         "three sold, the refused two given back"
@@ -277,22 +267,18 @@ async fn a_full_writer_queue_refuses_without_losing_units() {
 #[actix::test]
 async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
     use actors::deal::{Amend, ReserveError};
-    use actors::placing::Path;
+    use actors::deal_handle::Intake;
 
     let journal = Arc::new(FakeJournal::default());
     let engine = Engine::start(journal.clone(), EngineConfig::default());
     let (deal, _) = engine.launch(live_deal(10));
     // The actor lends its counter once it has started; a snapshot waits for that.
-    deal.addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    deal.addr.send(actors::deal::Snapshot).await.expect("runs");
 
     let (path, outcome) = deal.place(4, 2, None).expect("taken in");
     assert_eq!(
         path,
-        Path::Claimed,
+        Intake::Claimed,
         "an open, unlimited deal is claimed on this thread"
     );
     let order = outcome.await.expect("answered").expect("stored");
@@ -310,10 +296,13 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
             updated_at: now_ms(),
         })
         .await
-        .expect("runs")
-        .expect("amended");
+        .expect("runs");
     let (path, outcome) = deal.place(4, 1, None).expect("taken in");
-    assert_eq!(path, Path::Actor, "a limited deal is decided by its actor");
+    assert_eq!(
+        path,
+        Intake::Actor,
+        "a limited deal is decided by its actor"
+    );
     assert_eq!(
         outcome.await.expect("answered"),
         Err(PlaceError::Refused(ReserveError::LimitExceeded {
@@ -330,17 +319,12 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
         },
         units_by_customer: HashMap::new(),
     });
-    other
-        .addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    other.addr.send(actors::deal::Snapshot).await.expect("runs");
     journal.fail.store(true, Ordering::SeqCst);
     let mut outcomes = Vec::new();
     for customer in 1..=5 {
         let (path, outcome) = other.place(customer, 1, None).expect("taken in");
-        assert_eq!(path, Path::Claimed);
+        assert_eq!(path, Intake::Claimed);
         outcomes.push(outcome);
     }
     for outcome in outcomes {
@@ -354,12 +338,7 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
         5,
         "every failed claim's units came back"
     );
-    let record = other
-        .addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    let record = other.addr.send(actors::deal::Snapshot).await.expect("runs");
     assert_eq!((record.available_units, record.total_units), (5, 5));
     engine.stop();
 }
@@ -373,11 +352,7 @@ async fn orders_from_many_threads_are_all_answered() {
     let journal = Arc::new(FakeJournal::default());
     let engine = Engine::start(journal.clone(), EngineConfig::default());
     let (deal, _) = engine.launch(live_deal(THREADS * ORDERS_PER_THREAD));
-    deal.addr
-        .send(actors::deal::Snapshot)
-        .await
-        .expect("runs")
-        .expect("snapshot");
+    deal.addr.send(actors::deal::Snapshot).await.expect("runs");
 
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
     for thread in 0..THREADS {

@@ -6,8 +6,8 @@ use actors::clock::now_ms;
 use actors::deal::{
     Amend, DealRecord, DealStatus, DealTerms, Recurrence, Resize, SetClosed, Snapshot,
 };
+use actors::deal_handle::DealHandle;
 use actors::journal::LoadedDeal;
-use actors::registry::DealHandle;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -232,7 +232,7 @@ fn engine_gone(_: actix::MailboxError) -> ApiError {
 }
 
 async fn snapshot(handle: &DealHandle) -> Result<DealRecord, ApiError> {
-    Ok(handle.addr.send(Snapshot).await.map_err(engine_gone)??)
+    handle.addr.send(Snapshot).await.map_err(engine_gone)
 }
 
 /// Applies a partial update: terms are persisted then given to the actor; units move through
@@ -279,7 +279,7 @@ pub async fn update_deal(
                 updated_at: now,
             })
             .await
-            .map_err(engine_gone)??;
+            .map_err(engine_gone)?;
     }
     snapshot(&handle).await
 }

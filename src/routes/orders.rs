@@ -4,14 +4,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::clock::now_ms;
 use actors::deal::{PlaceError, Release};
+use actors::deal_handle::Intake;
 use actors::journal::{OrderRecord, OrderStatus};
-use actors::placing::Path;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorCode};
-use crate::idempotency::{Claim, Fingerprint, IDEMPOTENCY_TTL_MS};
+use crate::idempotency::{Fingerprint, IDEMPOTENCY_TTL_MS, KeyClaim};
 use crate::json::JsonBody;
 use crate::routes::page::{PageQuery, PageRequest};
 use crate::routes::path_id;
@@ -96,21 +96,21 @@ pub async fn place_order(
         .idempotency
         .claim(caller.user_id, &key, fingerprint, now)
     {
-        Claim::Replay(outcome) => return outcome,
-        Claim::Mismatch => return Err(mismatch()),
-        Claim::InProgress => {
+        KeyClaim::Replay(outcome) => return outcome,
+        KeyClaim::Mismatch => return Err(mismatch()),
+        KeyClaim::InProgress => {
             return Err(ApiError::new(
                 ErrorCode::IdempotencyInProgress,
                 "a request with this Idempotency-Key is still being decided",
             ));
         }
-        Claim::Full => {
+        KeyClaim::Full => {
             return Err(ApiError::new(
                 ErrorCode::Overloaded,
                 "too many idempotency keys in flight; retry shortly",
             ));
         }
-        Claim::Fresh => {}
+        KeyClaim::Fresh => {}
     }
     // After a restart the memory is empty, but a stored order still answers for its key.
     let outcome = match state
@@ -156,8 +156,8 @@ async fn reserve_and_store(
     });
     let (path, outcome) = entered.ok_or_else(|| ApiError::not_found("deal"))??;
     let path = match path {
-        Path::Claimed => "claimed",
-        Path::Actor => "actor",
+        Intake::Claimed => "claimed",
+        Intake::Actor => "actor",
     };
     metrics::counter!("topkart_orders_entered_total", "path" => path).increment(1);
     let order = outcome.await.map_err(|_| PlaceError::ShuttingDown)??;

@@ -15,13 +15,13 @@ use topkart::store::Store;
 use crate::helpers::{ADMIN_PASSWORD, JWT_SECRET, TestStore, rfc3339, spawn};
 
 /// A running `topkart` process and a client for it.
-pub struct Engine {
+pub struct EngineProcess {
     pub child: Child,
     pub base: String,
     pub client: awc::Client,
 }
 
-impl Engine {
+impl EngineProcess {
     /// Starts the binary on the test's store and waits for its "listening" line.
     pub fn start(store: &TestStore) -> Self {
         Self::start_with(store, Stdio::inherit(), None)
@@ -136,7 +136,7 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl Drop for EngineProcess {
     /// A failing test must not leave its engine running.
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -145,13 +145,13 @@ impl Drop for Engine {
 }
 
 /// Admin token, a deal of `units`, and `count` registered customers with tokens.
-pub async fn scenario(engine: &Engine, units: i64, count: usize) -> (i64, Vec<String>) {
+pub async fn scenario(engine: &EngineProcess, units: i64, count: usize) -> (i64, Vec<String>) {
     scenario_with_limit(engine, units, count, None).await
 }
 
 /// Same, with `per_customer_limit` on the deal.
 pub async fn scenario_with_limit(
-    engine: &Engine,
+    engine: &EngineProcess,
     units: i64,
     count: usize,
     per_customer_limit: Option<i64>,
@@ -204,7 +204,7 @@ pub type Outcome = Result<(StatusCode, Value), Unanswered>;
 
 /// Fires `count` single-unit orders at once. Each outcome goes on the channel as it arrives.
 pub fn fire(
-    engine: &Engine,
+    engine: &EngineProcess,
     deal_id: i64,
     tokens: &[String],
     count: usize,

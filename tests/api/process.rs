@@ -10,14 +10,14 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 use topkart::store::Store;
 
-use crate::engine_process::{Engine, assert_acknowledged_orders_stored, fire, scenario};
+use crate::engine_process::{EngineProcess, assert_acknowledged_orders_stored, fire, scenario};
 use crate::helpers::{ADMIN_PASSWORD, Backend, JWT_SECRET, TestStore};
 
 /// SIGKILL mid-burst, then restart: every 201 is stored, conservation holds, and the deal sells
 /// exactly its remaining units.
 async fn sigkill_mid_burst_loses_no_acknowledged_order(backend: Backend) {
     let store = TestStore::create(backend).await;
-    let mut engine = Engine::start(&store);
+    let mut engine = EngineProcess::start(&store);
     // More units than the first burst asks for, so units remain whatever the moment of the kill.
     let units = 5_000;
     let (deal_id, tokens) = scenario(&engine, units, 40).await;
@@ -48,7 +48,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_order(backend: Backend) {
     );
     assert_acknowledged_orders_stored(&store, deal_id, &acknowledged).await;
 
-    let engine = Engine::start(&store);
+    let engine = EngineProcess::start(&store);
     let (_, deal) = engine
         .call("GET", &format!("/api/v1/deals/{deal_id}"), None, None)
         .await;
@@ -87,7 +87,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_order(backend: Backend) {
 /// and every 201 is in the store.
 async fn sigterm_drains_and_exits_cleanly(backend: Backend) {
     let store = TestStore::create(backend).await;
-    let mut engine = Engine::start_with_env(&store, &[("TOPKART_DRAIN_GRACE_MS", "3000")]);
+    let mut engine = EngineProcess::start_with_env(&store, &[("TOPKART_DRAIN_GRACE_MS", "3000")]);
     let (deal_id, tokens) = scenario(&engine, 200, 40).await;
     let (status, _) = engine.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "ready before the signal");
@@ -168,7 +168,7 @@ async fn starts_with_no_configuration() {
         .expect("listening line")
         .to_owned();
     let client = awc::Client::default();
-    let engine = Engine {
+    let engine = EngineProcess {
         child,
         base,
         client,
@@ -209,7 +209,7 @@ async fn the_log_holds_no_secrets(backend: Backend) {
     let log_path = store.data_dir().join("engine.log");
     std::fs::create_dir_all(store.data_dir()).expect("data dir");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut engine = Engine::start_with(&store, Stdio::from(log), Some("debug"));
+    let mut engine = EngineProcess::start_with(&store, Stdio::from(log), Some("debug"));
     let (deal_id, _) = scenario(&engine, 10, 1).await;
     let password = "customer-secret-password-4711";
     let signup =

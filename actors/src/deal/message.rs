@@ -1,30 +1,13 @@
-//! The messages a deal's actor answers. One struct per message, one `Handler` each (in `mod.rs`).
+//! The messages a deal's actor answers. One struct per message, one `Handler` each (in
+//! `actor.rs`).
 
 use actix::Message;
-use tokio::sync::oneshot;
 
-use crate::deal::{DealRecord, DealTerms, ReserveError, ResizeError};
-use crate::journal::OrderRecord;
+use crate::model::{
+    ClaimedOrder, DealRecord, DealTerms, LoadedDeal, PlaceReply, ReserveError, ResizeError,
+    ReturnedUnits,
+};
 use crate::{CustomerId, Millis};
-
-/// Why an order was not placed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlaceError {
-    #[error(transparent)]
-    Refused(#[from] ReserveError),
-    /// A bounded queue on the way to the store was full; nothing was reserved.
-    #[error("the engine is overloaded; retry shortly")]
-    Overloaded,
-    /// The batch holding this order could not be committed; its units went back to the deal.
-    #[error("the order could not be stored")]
-    StoreFailed,
-    /// The engine stopped before the order was decided.
-    #[error("the engine is shutting down")]
-    ShuttingDown,
-}
-
-/// Where the outcome of a `PlaceOrder` is sent: the stored order, or why there is none.
-pub type PlaceReply = oneshot::Sender<Result<OrderRecord, PlaceError>>;
 
 /// Reserve units for a customer and, on success, hand the order to the writer. The answer comes
 /// on `reply` once the order is stored (or refused); the actor itself never waits.
@@ -46,29 +29,10 @@ pub struct Release {
     pub round: i64,
 }
 
-/// Give back the units of an order that the writer could not store, then answer its requester
-/// with `error` — in that order, so a client that hears of the failure already sees the units
-/// back in the deal.
+/// Give back the units of an order that the writer could not store, then answer its requester.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct ReturnUnits {
-    pub customer_id: CustomerId,
-    pub quantity: i64,
-    pub round: i64,
-    /// Whether the deal already counts these units as the customer's (every order the actor
-    /// reserved; a claimed order once the writer attributed it).
-    pub attributed: bool,
-    pub reply: PlaceReply,
-    pub error: PlaceError,
-}
-
-/// One claimed order the writer took into a batch: whose units they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimedOrder {
-    pub customer_id: CustomerId,
-    pub quantity: i64,
-    pub round: i64,
-}
+pub struct ReturnUnits(pub ReturnedUnits);
 
 /// The writer's report on orders claimed from the lent counter (see `ledger.rs`), sent when they
 /// enter a batch: before the batch commits, so it reaches the deal before anything that could
@@ -91,7 +55,7 @@ pub struct Resize {
 
 /// Replace the deal's definition (already persisted by the caller).
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<DealRecord, ReserveError>")]
+#[rtype(result = "DealRecord")]
 pub struct Amend {
     pub terms: DealTerms,
     pub updated_at: Millis,
@@ -107,5 +71,12 @@ pub struct SetClosed {
 
 /// The deal as its actor sees it now.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<DealRecord, ReserveError>")]
+#[rtype(result = "DealRecord")]
 pub struct Snapshot;
+
+/// Replace the deal's state with the deal as stored (the store is the truth): after a change
+/// that reached the store but not the actor, or whose undo failed. Answers the drift between
+/// the stored available units and those derived from the orders.
+#[derive(Message, Debug)]
+#[rtype(result = "i64")]
+pub struct Reload(pub LoadedDeal);

@@ -16,37 +16,9 @@
 
 use std::collections::HashMap;
 
-use crate::deal::record::{DealRecord, DealStatus, DealTerms, Recurrence};
 use crate::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
+use crate::model::{DealRecord, DealStatus, DealTerms, Recurrence, ReserveError, ResizeError};
 use crate::{CustomerId, DealId, Millis};
-
-/// Why a reservation was refused. Each maps to one error code of the API.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReserveError {
-    #[error("quantity must be from 1 to {}", crate::limits::ORDER_QUANTITY_MAX)]
-    InvalidQuantity,
-    #[error("the deal has not started yet")]
-    NotStarted,
-    #[error("the deal has expired")]
-    Expired,
-    #[error("the deal is closed")]
-    Closed,
-    #[error("not enough units left: {available_units} available")]
-    SoldOut { available_units: i64 },
-    #[error("the per-customer limit is {limit} units and {already} are already ordered")]
-    LimitExceeded { limit: i64, already: i64 },
-}
-
-/// Why a change of the deal's units was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResizeError {
-    #[error("{sold_units} units are already sold; total_units cannot go below that")]
-    BelowSold { sold_units: i64 },
-    /// The change would take `total_units` past [`UNITS_MAX`] (or below zero): refused before
-    /// any arithmetic could wrap.
-    #[error("total_units must be from 0 to {}", UNITS_MAX)]
-    OutOfRange,
-}
 
 /// Units set aside for one order: what the order writer persists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,10 +116,6 @@ impl DealState {
 
     pub fn round(&self) -> i64 {
         self.record.round
-    }
-
-    pub fn is_rearming(&self) -> bool {
-        self.rearming
     }
 
     pub fn unattributed_units(&self) -> i64 {

@@ -1,23 +1,37 @@
-//! How an order enters the engine: claimed on the caller's thread from the deal's lent counter
-//! and handed straight to the writer, or, when the counter is not lent, decided by the deal's
-//! actor. Either way the answer arrives once the order's batch has committed (or failed).
+//! `DealHandle`: what the rest of the engine (and the service) holds of a live deal, and how an
+//! order enters it: claimed on the caller's thread from the deal's lent counter and handed
+//! straight to the writer, or, when the counter is not lent, decided by the deal's actor. Either
+//! way the answer arrives once the order's batch has committed (or failed).
 
+use std::sync::Arc;
+
+use actix::Addr;
 use tokio::sync::oneshot;
 
 use crate::CustomerId;
-use crate::clock::now_ms;
-use crate::deal::{PlaceError, PlaceOrder};
-use crate::journal::{NewOrder, OrderRecord};
-use crate::mirror::FastClaim;
-use crate::order_writer::{PendingOrder, return_units};
-use crate::registry::DealHandle;
+use crate::clock::Clock;
+use crate::deal::{DealActor, PlaceOrder};
+use crate::fast_path::mirror::{DealMirror, FastClaim};
+use crate::model::{NewOrder, OrderRecord, PlaceError};
+use crate::order_writer::{DealLink, PendingOrder, WriterHandle, return_units};
+
+/// A live deal: its actor, its mirror, the writer its orders go to and the link the writer
+/// answers through.
+#[derive(Clone)]
+pub struct DealHandle {
+    pub addr: Addr<DealActor>,
+    pub mirror: Arc<DealMirror>,
+    pub(crate) writer: WriterHandle,
+    pub(crate) link: Arc<dyn DealLink>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
 
 /// Where an order's outcome arrives.
 pub type Outcome = oneshot::Receiver<Result<OrderRecord, PlaceError>>;
 
 /// How the order was taken in (for metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+pub enum Intake {
     /// Claimed from the lent counter on the caller's thread.
     Claimed,
     /// Decided by the deal's actor.
@@ -33,9 +47,9 @@ impl DealHandle {
         customer_id: CustomerId,
         quantity: i64,
         idempotency_key: Option<String>,
-    ) -> Result<(Path, Outcome), PlaceError> {
+    ) -> Result<(Intake, Outcome), PlaceError> {
         let (reply, outcome) = oneshot::channel();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match self.mirror.try_claim(quantity, now) {
             FastClaim::Refused(refusal) => Err(refusal.into()),
             FastClaim::Claimed(terms) => {
@@ -52,14 +66,14 @@ impl DealHandle {
                 let pending = PendingOrder {
                     order,
                     reply,
-                    deal: self.addr.clone(),
+                    deal: self.link.clone(),
                     attributed: false,
                 };
                 if let Err(pending) = self.writer.persist(pending) {
                     // The deal takes the units back, then answers Overloaded on `outcome`.
                     return_units(pending, PlaceError::Overloaded);
                 }
-                Ok((Path::Claimed, outcome))
+                Ok((Intake::Claimed, outcome))
             }
             FastClaim::AskTheActor => {
                 let message = PlaceOrder {
@@ -72,7 +86,7 @@ impl DealHandle {
                     actix::dev::SendError::Full(_) => PlaceError::Overloaded,
                     actix::dev::SendError::Closed(_) => PlaceError::ShuttingDown,
                 })?;
-                Ok((Path::Actor, outcome))
+                Ok((Intake::Actor, outcome))
             }
         }
     }

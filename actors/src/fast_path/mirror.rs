@@ -12,9 +12,9 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::ledger::{Claim, UnitsLedger};
 use crate::Millis;
-use crate::deal::{DealRecord, DealStatus, ReserveError};
-use crate::ledger::{Claim, UnitsLedger};
+use crate::model::{DealRecord, DealStatus, ReserveError};
 
 /// The shared, read-mostly view of a deal.
 #[derive(Debug)]
@@ -95,6 +95,11 @@ impl DealMirror {
     /// Ends the loan (actor only). Returns the units left: what was lent minus every claim.
     pub fn recall(&self) -> i64 {
         self.ledger.recall()
+    }
+
+    /// Whether the actor lends the counter right now (claims go straight to the writer).
+    pub fn is_lent(&self) -> bool {
+        self.ledger.lent_epoch().is_some()
     }
 
     /// The ledger's count as of now (claims only lower it while it is lent).

@@ -1,6 +1,10 @@
-//! The plain data of a deal: what the store keeps and the API shows.
+//! The plain data of a deal: what the store keeps and the API shows, what the engine loads,
+//! and the check of a stored deal against the engine's limits.
 
-use crate::{DealId, Millis};
+use std::collections::HashMap;
+
+use crate::limits::{PRICE_MAX_MINOR, PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS};
+use crate::{CustomerId, DealId, Millis};
 
 /// Whether a deal re-arms itself every day at 00:00 UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,5 +132,80 @@ impl DealStatus {
         ]
         .into_iter()
         .find(|status| status.as_str() == text)
+    }
+}
+
+/// A deal as loaded from the store, with the units each customer holds in its current round.
+#[derive(Debug, Clone)]
+pub struct LoadedDeal {
+    pub record: DealRecord,
+    pub units_by_customer: HashMap<CustomerId, i64>,
+}
+
+/// One thing wrong with a stored deal: the column and what is wrong with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub column: &'static str,
+    pub problem: String,
+}
+
+impl DealRecord {
+    /// What is wrong with this record, if anything: a deal the engine would never have written
+    /// (a row edited by hand, or written by a build with a bug). Empty for a sound record.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut fail =
+            |column: &'static str, problem: String| problems.push(Problem { column, problem });
+        let name_chars = self.product_name.trim().chars().count();
+        if name_chars == 0 || name_chars > PRODUCT_NAME_MAX_CHARS {
+            fail(
+                "product_name",
+                format!("must be 1–{PRODUCT_NAME_MAX_CHARS} characters"),
+            );
+        }
+        if !(1..=PRICE_MAX_MINOR).contains(&self.actual_price) {
+            fail(
+                "actual_price",
+                format!("{} is outside 1..={PRICE_MAX_MINOR}", self.actual_price),
+            );
+        }
+        if !(1..=self.actual_price.min(PRICE_MAX_MINOR)).contains(&self.final_price) {
+            fail(
+                "final_price",
+                format!("{} is outside 1..=actual_price", self.final_price),
+            );
+        }
+        if !(0..=UNITS_MAX).contains(&self.total_units) {
+            fail(
+                "total_units",
+                format!("{} is outside 0..={UNITS_MAX}", self.total_units),
+            );
+        }
+        if !(0..=self.total_units).contains(&self.available_units) {
+            fail(
+                "available_units",
+                format!("{} is outside 0..=total_units", self.available_units),
+            );
+        }
+        match self.expires_at.checked_sub(self.starts_at) {
+            Some(window) if window > 0 && window <= WINDOW_MAX_MS => {}
+            _ => fail(
+                "expires_at",
+                "must be after starts_at, by at most 12 hours".into(),
+            ),
+        }
+        if self
+            .per_customer_limit
+            .is_some_and(|limit| !(1..=UNITS_MAX).contains(&limit))
+        {
+            fail(
+                "per_customer_limit",
+                format!("must be from 1 to {UNITS_MAX} or null"),
+            );
+        }
+        if self.round < 1 {
+            fail("round", format!("{} is below 1", self.round));
+        }
+        problems
     }
 }

@@ -1,0 +1,416 @@
+//! A deal's actor: the thin actix shell around one [`DealState`].
+//!
+//! Every handler is synchronous, so the deal's decisions happen one at a time in mailbox order
+//! with no lock and no await. The only asynchronous work (the daily re-arm's write) runs as a
+//! spawned future while sales are paused by `DealState::begin_rearm`.
+//!
+//! While the deal is lendable (open, no per-customer limit) the actor lends its counter to the
+//! HTTP workers (`ledger.rs`): most orders are then claimed without a message to the actor. Any
+//! handler that changes the deal first *recalls* the loan (after which no claim can succeed and
+//! the state holds every claim made), changes the state, then publishes it and lends again if
+//! the deal is still lendable.
+//!
+//! Time comes from the engine's [`Clock`]; the timers (the end of the window, the midnight
+//! re-arm) run on tokio's clock, so a test on paused tokio time drives both.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::message::{
+    Amend, Attribute, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed, Snapshot,
+};
+use super::state::DealState;
+use crate::clock::{Clock, DAY_MS, day_of, next_midnight};
+use crate::fast_path::mirror::DealMirror;
+use crate::journal::Journal;
+use crate::model::{
+    ClaimedOrder, DealRecord, NewOrder, PlaceError, Recurrence, ReserveError, ResizeError,
+    ReturnedUnits,
+};
+use crate::order_writer::{DealLink, PendingOrder, WriterHandle};
+
+/// The writer's way back to a deal: its actor's address. `do_send` on purpose: neither message
+/// may be lost to a full mailbox, and each is bounded by one batch.
+struct ActorLink(Addr<DealActor>);
+
+impl DealLink for ActorLink {
+    fn attribute(&self, orders: Vec<ClaimedOrder>) {
+        self.0.do_send(Attribute { orders });
+    }
+
+    fn return_units(&self, units: ReturnedUnits) {
+        self.0.do_send(ReturnUnits(units));
+    }
+}
+
+/// The link the writer uses to reach the deal behind `addr`; made once per deal.
+pub fn link(addr: Addr<DealActor>) -> Arc<dyn DealLink> {
+    Arc::new(ActorLink(addr))
+}
+
+/// How long to wait before trying a failed daily re-arm again.
+const REARM_RETRY: Duration = Duration::from_secs(1);
+
+pub struct DealActor {
+    state: DealState,
+    mirror: Arc<DealMirror>,
+    writer: WriterHandle,
+    journal: Arc<dyn Journal>,
+    /// Where the deal reads the time (the engine's clock).
+    clock: Arc<dyn Clock>,
+    /// This actor's link for the writer, made once in `started` (orders carry a clone).
+    link: Option<Arc<dyn DealLink>>,
+    /// Bound on queued messages; a full mailbox answers `OVERLOADED` instead of growing.
+    mailbox_capacity: usize,
+    /// Whether the mirror's ledger is lent to the HTTP workers right now.
+    lent: bool,
+    /// Orders of a limited deal waiting for the writer's report on claimed units (see
+    /// `DealState::awaits_attribution`); at most `mailbox_capacity`.
+    parked: VecDeque<PlaceOrder>,
+}
+
+impl DealActor {
+    pub fn new(
+        state: DealState,
+        mirror: Arc<DealMirror>,
+        writer: WriterHandle,
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn Clock>,
+        mailbox_capacity: usize,
+    ) -> Self {
+        Self {
+            state,
+            mirror,
+            writer,
+            journal,
+            clock,
+            link: None,
+            mailbox_capacity,
+            lent: false,
+            parked: VecDeque::new(),
+        }
+    }
+
+    /// Takes in the claims made so far without ending the loan.
+    fn absorb_claims(&mut self) {
+        if self.lent {
+            self.state.absorb_claims(self.mirror.ledger_units());
+        }
+    }
+
+    /// Ends the loan: from here on the state alone decides, and it holds every claim made.
+    fn recall(&mut self) {
+        if self.lent {
+            let left = self.mirror.recall();
+            self.lent = false;
+            self.state.absorb_claims(left);
+        }
+    }
+
+    /// Publishes the stock after a change made with the loan recalled, and lends again if the
+    /// deal is lendable.
+    fn publish_units(&mut self) {
+        debug_assert!(!self.lent, "publish with the loan outstanding");
+        // Past the window nothing may be claimed: the loan ends with it (see `schedule_expiry`).
+        let window_open = self.clock.now_ms() < self.state.record().expires_at;
+        if self.state.lendable() && window_open {
+            self.mirror.lend(self.state.available_units());
+            self.lent = true;
+        } else {
+            self.mirror.publish_available(self.state.available_units());
+        }
+    }
+
+    /// Publishes a new definition of the deal (after a recall), then its stock.
+    fn publish(&mut self) {
+        self.mirror.publish_record(self.state.record());
+        self.publish_units();
+    }
+
+    /// Decides orders that waited for attribution, once nothing is unattributed any more.
+    fn serve_parked(&mut self, ctx: &mut Context<Self>) {
+        while !self.state.awaits_attribution() {
+            let Some(order) = self.parked.pop_front() else {
+                return;
+            };
+            self.place(order, ctx);
+        }
+    }
+
+    /// Reserves through the state (the loan recalled) and hands the order to the writer.
+    fn place(&mut self, msg: PlaceOrder, ctx: &mut Context<Self>) {
+        self.recall();
+        if self.state.awaits_attribution() {
+            if self.parked.len() >= self.mailbox_capacity {
+                let _ = msg.reply.send(Err(PlaceError::Overloaded));
+            } else {
+                self.parked.push_back(msg);
+            }
+            self.publish_units();
+            return;
+        }
+        let now = self.clock.now_ms();
+        let reservation = match self.state.reserve(msg.customer_id, msg.quantity, now) {
+            Ok(reservation) => reservation,
+            Err(refusal) => {
+                self.publish_units();
+                let _ = msg.reply.send(Err(refusal.into()));
+                return;
+            }
+        };
+        let order = NewOrder {
+            deal_id: reservation.deal_id,
+            round: reservation.round,
+            customer_id: reservation.customer_id,
+            quantity: reservation.quantity,
+            unit_price: reservation.unit_price,
+            total_price: reservation.total_price,
+            idempotency_key: msg.idempotency_key,
+            created_at: now,
+        };
+        let deal = self.link.get_or_insert_with(|| link(ctx.address())).clone();
+        let pending = PendingOrder {
+            order,
+            reply: msg.reply,
+            deal,
+            attributed: true,
+        };
+        // A full writer queue turns into a 503, never into unbounded memory.
+        if let Err(pending) = self.writer.persist(pending) {
+            self.state.release(
+                pending.order.customer_id,
+                pending.order.quantity,
+                pending.order.round,
+            );
+            let _ = pending.reply.send(Err(PlaceError::Overloaded));
+        }
+        self.publish_units();
+    }
+
+    /// At the end of the window the loan is recalled, so no claim lands after it whatever the
+    /// claiming thread's clock says, and the mirror publishes the deal as it stands. Orders are
+    /// refused at the instant either way: each compares its own `now` with `expires_at`.
+    fn schedule_expiry(&self, ctx: &mut Context<Self>) {
+        let expires_at = self.state.record().expires_at;
+        let wait = expires_at - self.clock.now_ms();
+        if wait < 0 {
+            return;
+        }
+        // A window far ahead is waited for a day at a time (the timer then looks again).
+        let wait = Duration::from_millis(u64::try_from(wait.min(DAY_MS)).unwrap_or(0));
+        ctx.run_later(wait, move |actor, ctx| {
+            // The window may have moved since (an admin's change or a re-arm): look again.
+            if actor.state.record().expires_at != expires_at {
+                return;
+            }
+            if actor.clock.now_ms() < expires_at {
+                actor.schedule_expiry(ctx);
+                return;
+            }
+            actor.recall();
+            actor.publish();
+            tracing::debug!(deal_id = actor.state.id(), "deal window ended");
+        });
+    }
+
+    fn schedule_rearm(&self, ctx: &mut Context<Self>) {
+        if self.state.record().recurrence != Recurrence::Daily {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let midnight = next_midnight(now);
+        let wait = Duration::from_millis(u64::try_from(midnight - now).unwrap_or(0));
+        ctx.run_later(wait, move |actor, ctx| actor.rearm(ctx, day_of(midnight)));
+    }
+
+    /// Starts the round of `day`: pauses sales, persists the re-arm, then takes the stored deal
+    /// as the new state. Keyed by day in the store, so a restart or a second timer is harmless.
+    fn rearm(&mut self, ctx: &mut Context<Self>, day: i64) {
+        if self.state.record().recurrence != Recurrence::Daily
+            || self.state.record().rearmed_day >= day
+        {
+            return;
+        }
+        self.recall();
+        self.state.begin_rearm();
+        self.mirror.set_rearming(true);
+        self.publish_units();
+        let deal_id = self.state.id();
+        let persisted = self.journal.rearm_deal(deal_id, day);
+        ctx.spawn(
+            persisted
+                .into_actor(self)
+                .map(move |result, actor, ctx| match result {
+                    Ok(loaded) => {
+                        let (state, drift) =
+                            DealState::recover(loaded.record, loaded.units_by_customer);
+                        if drift != 0 {
+                            tracing::error!(
+                                deal_id,
+                                drift,
+                                "stored available_units drifted from the orders"
+                            );
+                        }
+                        actor.state = state;
+                        actor.mirror.set_rearming(false);
+                        actor.publish();
+                        tracing::info!(deal_id, round = actor.state.round(), "daily deal re-armed");
+                        actor.schedule_rearm(ctx);
+                        actor.schedule_expiry(ctx);
+                        actor.serve_parked(ctx);
+                    }
+                    Err(error) => {
+                        tracing::error!(deal_id, %error, "daily re-arm failed; retrying");
+                        actor.state.abort_rearm();
+                        actor.mirror.set_rearming(false);
+                        actor.publish_units();
+                        ctx.run_later(REARM_RETRY, move |actor, ctx| actor.rearm(ctx, day));
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for DealActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.mailbox_capacity);
+        self.link = Some(link(ctx.address()));
+        self.publish_units();
+        let now = self.clock.now_ms();
+        if self.state.rearm_due(now) {
+            self.rearm(ctx, day_of(now));
+        } else {
+            self.schedule_rearm(ctx);
+        }
+        self.schedule_expiry(ctx);
+    }
+}
+
+impl Handler<PlaceOrder> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PlaceOrder, ctx: &mut Self::Context) {
+        self.place(msg, ctx);
+    }
+}
+
+impl Handler<Attribute> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attribute, ctx: &mut Self::Context) {
+        // The claims reported here may not have been taken in yet.
+        self.absorb_claims();
+        for order in msg.orders {
+            self.state
+                .attribute(order.customer_id, order.quantity, order.round);
+        }
+        self.serve_parked(ctx);
+    }
+}
+
+impl Handler<Release> for DealActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: Release, _: &mut Self::Context) -> bool {
+        self.recall();
+        let released = self.state.release(msg.customer_id, msg.quantity, msg.round);
+        self.publish_units();
+        released
+    }
+}
+
+impl Handler<ReturnUnits> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, ReturnUnits(units): ReturnUnits, ctx: &mut Self::Context) {
+        self.recall();
+        if units.attributed {
+            self.state
+                .release(units.customer_id, units.quantity, units.round);
+        } else {
+            self.state.return_claim(units.quantity, units.round);
+        }
+        self.publish_units();
+        let _ = units.reply.send(Err(units.error));
+        self.serve_parked(ctx);
+    }
+}
+
+impl Handler<Resize> for DealActor {
+    type Result = Result<DealRecord, ResizeError>;
+
+    fn handle(&mut self, msg: Resize, _: &mut Self::Context) -> Self::Result {
+        self.recall();
+        let resized = self.state.resize(msg.delta_units);
+        if resized.is_ok() {
+            self.state.set_updated_at(msg.updated_at);
+        }
+        self.publish();
+        resized?;
+        Ok(self.state.record().clone())
+    }
+}
+
+impl Handler<Amend> for DealActor {
+    type Result = MessageResult<Amend>;
+
+    fn handle(&mut self, msg: Amend, ctx: &mut Self::Context) -> Self::Result {
+        let was_daily = self.state.record().recurrence == Recurrence::Daily;
+        let expires_at = self.state.record().expires_at;
+        self.recall();
+        self.state.amend(msg.terms, msg.updated_at);
+        self.publish();
+        if !was_daily {
+            self.schedule_rearm(ctx);
+        }
+        if self.state.record().expires_at != expires_at {
+            self.schedule_expiry(ctx);
+        }
+        // A limit lifted: parked orders need not wait any more.
+        self.serve_parked(ctx);
+        MessageResult(self.state.record().clone())
+    }
+}
+
+impl Handler<SetClosed> for DealActor {
+    type Result = Result<DealRecord, ReserveError>;
+
+    fn handle(&mut self, msg: SetClosed, _: &mut Self::Context) -> Self::Result {
+        if !msg.closed && self.clock.now_ms() >= self.state.record().expires_at {
+            return Err(ReserveError::Expired);
+        }
+        self.recall();
+        self.state.set_closed(msg.closed, msg.updated_at);
+        self.publish();
+        Ok(self.state.record().clone())
+    }
+}
+
+impl Handler<Snapshot> for DealActor {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
+        self.absorb_claims();
+        MessageResult(self.state.record().clone())
+    }
+}
+
+impl Handler<Reload> for DealActor {
+    type Result = i64;
+
+    fn handle(&mut self, Reload(loaded): Reload, ctx: &mut Self::Context) -> i64 {
+        self.recall();
+        let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
+        assert_eq!(state.id(), self.state.id(), "a deal reloads only itself");
+        self.state = state;
+        self.publish();
+        self.schedule_expiry(ctx);
+        self.serve_parked(ctx);
+        drift
+    }
+}
