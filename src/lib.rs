@@ -25,6 +25,7 @@ pub mod json;
 pub mod loadtest;
 pub mod rate_limit;
 pub mod routes;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod store;

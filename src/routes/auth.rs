@@ -91,7 +91,7 @@ pub async fn login(
     req: actix_web::HttpRequest,
     JsonBody(input): JsonBody<LoginRequest>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
-    let address = crate::routes::client_address(&req);
+    let address = crate::routes::request::client_address(&req);
     let login = input
         .username
         .or(input.email)

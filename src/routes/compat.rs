@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Admin, Caller, MaybeCaller};
 use crate::error::ApiError;
 use crate::json::JsonBody;
-use crate::routes::{deals, orders, users};
+use crate::routes::deals;
+use crate::routes::orders;
+use crate::routes::users;
 use crate::state::State;
 use crate::wire::{DealView, OrderView, Page, UserView};
 
@@ -18,7 +20,7 @@ pub async fn create_user(
     caller: MaybeCaller,
     JsonBody(input): JsonBody<users::CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = crate::routes::client_address(&req);
+    let address = crate::routes::request::client_address(&req);
     let user: UserView = users::create_user(&state, caller.0, input, &address).await?;
     Ok(HttpResponse::Created().json(user))
 }
@@ -26,9 +28,9 @@ pub async fn create_user(
 pub async fn create_deal(
     state: State,
     _: Admin,
-    JsonBody(input): JsonBody<deals::CreateDeal>,
+    JsonBody(input): JsonBody<crate::service::deals::CreateDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = deals::create_deal(&state, input).await?;
+    let record = crate::service::deals::create_deal(&state, input).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
 }
 
@@ -39,7 +41,7 @@ pub struct CompatUpdateDeal {
     #[serde(default)]
     deal_id: Option<i64>,
     #[serde(flatten)]
-    update: deals::UpdateDeal,
+    update: crate::service::deals::UpdateDeal,
 }
 
 pub async fn update_deal(
@@ -51,7 +53,7 @@ pub async fn update_deal(
         .id
         .or(input.deal_id)
         .ok_or_else(|| ApiError::field("id", "name the deal with id (or deal_id)"))?;
-    let record = deals::update_deal(&state, deal_id, input.update).await?;
+    let record = crate::service::deals::update_deal(&state, deal_id, input.update).await?;
     Ok(web::Json(DealView::new(&record, now_ms())))
 }
 
@@ -67,7 +69,7 @@ pub async fn update_order_status(
     JsonBody(input): JsonBody<CompatOrderStatus>,
 ) -> Result<web::Json<OrderView>, ApiError> {
     let next = orders::parse_status(&input.status)?;
-    let order = orders::change_status(&state, input.order_id, next).await?;
+    let order = crate::service::orders::change_status(&state, input.order_id, next).await?;
     Ok(web::Json(OrderView::from(&order)))
 }
 
@@ -113,7 +115,9 @@ pub async fn place_order(
         ));
     }
     let key = orders::idempotency_key(&req)?;
-    let order = orders::place_order(&state, caller, input.deal_id, input.quantity, key).await?;
+    let order =
+        crate::service::orders::place_order(&state, caller, input.deal_id, input.quantity, key)
+            .await?;
     Ok(HttpResponse::Created().json(OrderView::from(&order)))
 }
 
@@ -140,7 +144,7 @@ pub async fn check_order_status(
     let order_id = raw
         .parse::<i64>()
         .map_err(|_| ApiError::field("order_id", "must be an integer"))?;
-    let order = orders::order_for(&state, caller, order_id).await?;
+    let order = crate::service::orders::order_for(&state, caller, order_id).await?;
     Ok(web::Json(OrderStatusView {
         order_id: order.id,
         status: order.status.as_str(),

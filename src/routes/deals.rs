@@ -1,401 +1,18 @@
-//! Deals: create, update, close, open (admins); list and get (anyone), served from memory.
+//! Deals over HTTP: create, update, close, open (admins, through `service::deals`); list and
+//! get (anyone), served from the deals' mirrors in memory.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actors::Millis;
 use actors::clock::now_ms;
-use actors::deal::{
-    Amend, DealRecord, DealStatus, DealTerms, Recurrence, Resize, SetClosed, Snapshot,
-};
-use actors::deal_handle::DealHandle;
-use actors::journal::LoadedDeal;
-use serde::{Deserialize, Deserializer};
-use utoipa::ToSchema;
+use actors::deal::DealStatus;
+use serde::Deserialize;
 
 use crate::auth::{Admin, MaybeCaller};
-use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::error::ApiError;
 use crate::json::JsonBody;
-use crate::routes::page::{PageQuery, PageRequest};
-use crate::routes::path_id;
+use crate::routes::request::{PageQuery, PageRequest, path_id};
+use crate::service::deals::{self, CreateDeal, UpdateDeal};
 use crate::state::State;
-use crate::store::NewDeal;
-use crate::wire::{DealView, Instant, Money, MoneyInput, Page};
-
-pub use actors::limits::{PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RecurrenceInput {
-    None,
-    Daily,
-}
-
-impl From<RecurrenceInput> for Recurrence {
-    fn from(input: RecurrenceInput) -> Self {
-        match input {
-            RecurrenceInput::None => Recurrence::None,
-            RecurrenceInput::Daily => Recurrence::Daily,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateDeal {
-    pub product_name: String,
-    #[schema(value_type = MoneyInput, inline)]
-    pub actual_price: Money,
-    #[schema(value_type = MoneyInput, inline)]
-    pub final_price: Money,
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub total_units: i64,
-    /// A new deal has sold nothing: when given, it must equal `total_units` (the default).
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub available_units: Option<i64>,
-    /// Defaults to now.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Instant>,
-    /// At most 12 hours after `starts_at`.
-    #[serde(alias = "expiry_time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: Instant,
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1_000_000_000)]
-    pub per_customer_limit: Option<i64>,
-    /// `daily`: re-armed at 00:00 UTC every day with full stock.
-    #[serde(default)]
-    pub recurrence: Option<RecurrenceInput>,
-}
-
-/// Every field optional; `per_customer_limit: null` removes the limit.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct UpdateDeal {
-    #[serde(default)]
-    pub product_name: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<MoneyInput>, inline)]
-    pub actual_price: Option<Money>,
-    #[serde(default)]
-    #[schema(value_type = Option<MoneyInput>, inline)]
-    pub final_price: Option<Money>,
-    /// 0 to 1,000,000,000, and not below the units sold (409). The schema leaves the whole
-    /// int64 range open on purpose: the fuzzer in `.ci/schemathesis.sh` then sends the extremes
-    /// (issue 8's `-9223372036854775808`) to live deals, and each must be a 400.
-    #[serde(default)]
-    pub total_units: Option<i64>,
-    /// 0 to 1,000,000,000 minus the units sold; the total moves with it.
-    #[serde(default)]
-    pub available_units: Option<i64>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Instant>,
-    #[serde(default, alias = "expiry_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Instant>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
-    pub per_customer_limit: Option<Option<i64>>,
-    #[serde(default)]
-    pub recurrence: Option<RecurrenceInput>,
-}
-
-/// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-fn fail(errors: &mut FieldErrors, field: &str, problem: String) {
-    errors.entry(field.to_owned()).or_default().push(problem);
-}
-
-/// Collects the problems of a deal's terms (everything but its units).
-fn check_terms(terms: &DealTerms, errors: &mut FieldErrors) {
-    let name = terms.product_name.trim();
-    if name.is_empty() || name.chars().count() > PRODUCT_NAME_MAX_CHARS {
-        fail(
-            errors,
-            "product_name",
-            format!("must be 1–{PRODUCT_NAME_MAX_CHARS} characters"),
-        );
-    }
-    if terms.actual_price <= 0 {
-        fail(errors, "actual_price", "must be greater than 0".into());
-    }
-    if terms.final_price <= 0 {
-        fail(errors, "final_price", "must be greater than 0".into());
-    }
-    if terms.final_price > terms.actual_price {
-        fail(
-            errors,
-            "final_price",
-            "must not be greater than actual_price".into(),
-        );
-    }
-    // Instants come from RFC 3339 text (years 0–9999 at most), but the difference is taken
-    // with a checked operation all the same: nothing here may wrap.
-    match terms.expires_at.checked_sub(terms.starts_at) {
-        Some(window) if window <= 0 => fail(errors, "expires_at", "must be after starts_at".into()),
-        Some(window) if window <= WINDOW_MAX_MS => {}
-        _ => fail(
-            errors,
-            "expires_at",
-            "the window may be at most 12 hours long".into(),
-        ),
-    }
-    if terms
-        .per_customer_limit
-        .is_some_and(|limit| !(1..=UNITS_MAX).contains(&limit))
-    {
-        fail(
-            errors,
-            "per_customer_limit",
-            "must be at least 1 (or null for no limit)".into(),
-        );
-    }
-}
-
-/// Checks a unit count from a request against its range, before any arithmetic touches it.
-fn check_units_field(field: &str, value: Option<i64>, errors: &mut FieldErrors) {
-    if value.is_some_and(|units| !(0..=UNITS_MAX).contains(&units)) {
-        fail(errors, field, format!("must be from 0 to {UNITS_MAX}"));
-    }
-}
-
-pub async fn create_deal(state: &State, input: CreateDeal) -> Result<DealRecord, ApiError> {
-    let now = now_ms();
-    let terms = DealTerms {
-        product_name: input.product_name.trim().to_owned(),
-        actual_price: input.actual_price.0,
-        final_price: input.final_price.0,
-        starts_at: input.starts_at.map_or(now, |at| at.0),
-        expires_at: input.expires_at.0,
-        per_customer_limit: input.per_customer_limit,
-        recurrence: input.recurrence.map_or(Recurrence::None, Recurrence::from),
-    };
-    let available_units = input.available_units.unwrap_or(input.total_units);
-    let mut errors = FieldErrors::new();
-    check_terms(&terms, &mut errors);
-    check_units_field("total_units", Some(input.total_units), &mut errors);
-    check_units_field("available_units", input.available_units, &mut errors);
-    // A new deal has sold nothing, so conservation (available + units in orders == total)
-    // leaves one value: a smaller one would be units neither on the shelf nor in any order
-    // (the engine, deriving stock from the orders, would show the full total).
-    if !errors.contains_key("total_units")
-        && !errors.contains_key("available_units")
-        && available_units != input.total_units
-    {
-        fail(
-            &mut errors,
-            "available_units",
-            "a new deal has sold nothing, so available_units must equal total_units (or be left out)".into(),
-        );
-    }
-    if terms.expires_at <= now && !errors.contains_key("expires_at") {
-        errors.insert("expires_at".into(), vec!["must be in the future".into()]);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let deal = NewDeal {
-        terms,
-        total_units: input.total_units,
-        available_units,
-    };
-    let record = state.store.insert_deal(&deal, now).await?;
-    state.engine.launch(LoadedDeal {
-        record: record.clone(),
-        units_by_customer: Default::default(),
-    });
-    tracing::info!(
-        deal_id = record.id,
-        units = record.total_units,
-        "deal created"
-    );
-    Ok(record)
-}
-
-fn handle_of(state: &State, deal_id: i64) -> Result<DealHandle, ApiError> {
-    state
-        .engine
-        .registry()
-        .get(deal_id)
-        .ok_or_else(|| ApiError::not_found("deal"))
-}
-
-fn engine_gone(_: actix::MailboxError) -> ApiError {
-    ApiError::new(
-        ErrorCode::Overloaded,
-        "the deal's engine is busy or stopping; retry shortly",
-    )
-}
-
-async fn snapshot(handle: &DealHandle) -> Result<DealRecord, ApiError> {
-    handle.addr.send(Snapshot).await.map_err(engine_gone)
-}
-
-/// Applies a partial update: terms are persisted then given to the actor; units move through
-/// the actor's `Resize` (the actor knows what is sold) with the store in step.
-pub async fn update_deal(
-    state: &State,
-    deal_id: i64,
-    input: UpdateDeal,
-) -> Result<DealRecord, ApiError> {
-    let handle = handle_of(state, deal_id)?;
-    let current = snapshot(&handle).await?;
-    let old = current.terms();
-    let terms = DealTerms {
-        product_name: input
-            .product_name
-            .map_or(old.product_name.clone(), |name| name.trim().to_owned()),
-        actual_price: input.actual_price.map_or(old.actual_price, |price| price.0),
-        final_price: input.final_price.map_or(old.final_price, |price| price.0),
-        starts_at: input.starts_at.map_or(old.starts_at, |at| at.0),
-        expires_at: input.expires_at.map_or(old.expires_at, |at| at.0),
-        per_customer_limit: input.per_customer_limit.unwrap_or(old.per_customer_limit),
-        recurrence: input.recurrence.map_or(old.recurrence, Recurrence::from),
-    };
-    let mut errors = FieldErrors::new();
-    check_terms(&terms, &mut errors);
-    check_units_field("total_units", input.total_units, &mut errors);
-    check_units_field("available_units", input.available_units, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let delta_units = units_change(&current, input.total_units, input.available_units)?;
-    let now = now_ms();
-    // Units first: a change below what is sold is refused (409) before anything else moved,
-    // so a refused update changes nothing.
-    if delta_units != 0 {
-        resize(state, &handle, &current, delta_units, now).await?;
-    }
-    if terms != old {
-        state.store.update_deal_terms(deal_id, &terms, now).await?;
-        handle
-            .addr
-            .send(Amend {
-                terms,
-                updated_at: now,
-            })
-            .await
-            .map_err(engine_gone)?;
-    }
-    snapshot(&handle).await
-}
-
-/// How far an update moves the deal's units: both inputs already lie in `0..=UNITS_MAX` and the
-/// current record is sound, so every sum and difference here is far inside `i64`. The actor
-/// checks the new total again (against what is sold by then, and against `UNITS_MAX`).
-fn units_change(
-    current: &DealRecord,
-    total_units: Option<i64>,
-    available_units: Option<i64>,
-) -> Result<i64, ApiError> {
-    let sold_units = current.total_units - current.available_units;
-    let new_total = match (total_units, available_units) {
-        (None, None) => return Ok(0),
-        (Some(total), None) => total,
-        (None, Some(available)) => available + sold_units,
-        (Some(total), Some(available)) if total - available == sold_units => total,
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "available_units",
-                format!(
-                    "{sold_units} units are sold, so available_units must be total_units - {sold_units}"
-                ),
-            ));
-        }
-    };
-    if new_total > UNITS_MAX {
-        return Err(ApiError::field(
-            "available_units",
-            format!(
-                "{sold_units} units are sold, so at most {} can be available",
-                UNITS_MAX - sold_units
-            ),
-        ));
-    }
-    Ok(new_total - current.total_units)
-}
-
-/// Shrinking: the actor first (it refuses to go below what is sold), then the store. Growing:
-/// the store first, then the actor. Either way a failure leaves the two in step.
-async fn resize(
-    state: &State,
-    handle: &DealHandle,
-    current: &DealRecord,
-    delta_units: i64,
-    now: Millis,
-) -> Result<(), ApiError> {
-    let deal_id = current.id;
-    if delta_units < 0 {
-        handle
-            .addr
-            .send(Resize {
-                delta_units,
-                updated_at: now,
-            })
-            .await
-            .map_err(engine_gone)??;
-        if let Err(error) = state.store.resize_deal(deal_id, delta_units, now).await {
-            let _ = handle
-                .addr
-                .send(Resize {
-                    delta_units: -delta_units,
-                    updated_at: current.updated_at,
-                })
-                .await;
-            return Err(error.into());
-        }
-    } else {
-        state.store.resize_deal(deal_id, delta_units, now).await?;
-        let grown = handle
-            .addr
-            .send(Resize {
-                delta_units,
-                updated_at: now,
-            })
-            .await;
-        if !matches!(grown, Ok(Ok(_))) {
-            tracing::error!(
-                deal_id,
-                delta_units,
-                "store grew but the actor did not; the next start re-derives the stock"
-            );
-            return Err(ApiError::new(ErrorCode::Internal, "internal error"));
-        }
-    }
-    Ok(())
-}
-
-/// Closes (`closed`) or reopens a deal: the actor first, so no order slips in after a close;
-/// the store after, reverting the actor if the store fails.
-pub async fn set_closed(state: &State, deal_id: i64, closed: bool) -> Result<DealRecord, ApiError> {
-    let handle = handle_of(state, deal_id)?;
-    let before = snapshot(&handle).await?;
-    let now = now_ms();
-    let record = handle
-        .addr
-        .send(SetClosed {
-            closed,
-            updated_at: now,
-        })
-        .await
-        .map_err(engine_gone)??;
-    if let Err(error) = state.store.set_deal_closed(deal_id, closed, now).await {
-        let _ = handle
-            .addr
-            .send(SetClosed {
-                closed: before.closed,
-                updated_at: before.updated_at,
-            })
-            .await;
-        return Err(error.into());
-    }
-    tracing::info!(deal_id, closed, "deal closed flag changed");
-    Ok(record)
-}
+use crate::wire::{DealView, Page};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -453,7 +70,7 @@ pub async fn create(
     _: Admin,
     JsonBody(input): JsonBody<CreateDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = create_deal(&state, input).await?;
+    let record = deals::create_deal(&state, input).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
 }
 
@@ -468,7 +85,7 @@ pub async fn list(
 }
 
 pub async fn get(state: State, id: web::Path<String>) -> Result<web::Json<DealView>, ApiError> {
-    let handle = handle_of(&state, path_id(&id, "deal")?)?;
+    let handle = crate::service::handle_of(&state, path_id(&id, "deal")?)?;
     Ok(web::Json(DealView::new(
         &handle.mirror.snapshot(),
         now_ms(),
@@ -481,7 +98,7 @@ pub async fn update(
     id: web::Path<String>,
     JsonBody(input): JsonBody<UpdateDeal>,
 ) -> Result<web::Json<DealView>, ApiError> {
-    let record = update_deal(&state, path_id(&id, "deal")?, input).await?;
+    let record = deals::update_deal(&state, path_id(&id, "deal")?, input).await?;
     Ok(web::Json(DealView::new(&record, now_ms())))
 }
 
@@ -490,7 +107,7 @@ pub async fn close(
     _: Admin,
     id: web::Path<String>,
 ) -> Result<web::Json<DealView>, ApiError> {
-    let record = set_closed(&state, path_id(&id, "deal")?, true).await?;
+    let record = deals::set_closed(&state, path_id(&id, "deal")?, true).await?;
     Ok(web::Json(DealView::new(&record, now_ms())))
 }
 
@@ -499,6 +116,6 @@ pub async fn open(
     _: Admin,
     id: web::Path<String>,
 ) -> Result<web::Json<DealView>, ApiError> {
-    let record = set_closed(&state, path_id(&id, "deal")?, false).await?;
+    let record = deals::set_closed(&state, path_id(&id, "deal")?, false).await?;
     Ok(web::Json(DealView::new(&record, now_ms())))
 }

@@ -6,7 +6,7 @@ pub mod deals;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
-pub mod page;
+pub mod request;
 pub mod users;
 
 use actix_web::{HttpRequest, web};
@@ -105,18 +105,4 @@ pub async fn fallback(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiEr
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     ))
-}
-
-/// The client's address as the socket sees it (forwarding headers are not trusted).
-pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |address| address.ip().to_string())
-}
-
-/// Parses an id from the path; a non-integer id names nothing that exists.
-pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
 }

@@ -12,9 +12,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
-use crate::routes::deals::{CreateDeal, UpdateDeal};
 use crate::routes::orders::{PlaceOrderRequest, StatusChange};
 use crate::routes::users::CreateUser;
+use crate::service::deals::{CreateDeal, UpdateDeal};
 use crate::wire::{DealView, OrderView, Page, UserView};
 
 /// The error envelope every failure is reported in.

@@ -153,7 +153,7 @@ pub async fn create(
         &state,
         caller.0,
         input,
-        &crate::routes::client_address(&req),
+        &crate::routes::request::client_address(&req),
     )
     .await?;
     Ok(HttpResponse::Created().json(user))

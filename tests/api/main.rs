@@ -14,4 +14,5 @@ mod orders;
 mod overflow;
 mod process;
 mod security;
+mod undo;
 mod validation;

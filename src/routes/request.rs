@@ -1,4 +1,5 @@
-//! Pagination: `?page=1&page_size=12` (default 12, at most 100) → `{count, next, previous, results}`.
+//! What a request carries besides its body: ids in the path, the client's address, and pagination
+//! (`?page=1&page_size=12`, default 12, at most 100 → `{count, next, previous, results}`).
 
 use actix_web::HttpRequest;
 use serde::Deserialize;
@@ -96,4 +97,18 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
             (key.to_owned(), value.to_owned())
         })
         .collect()
+}
+
+/// Parses an id from the path; a non-integer id names nothing that exists.
+pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
+/// The client's address as the socket sees it (forwarding headers are not trusted).
+pub fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |address| address.ip().to_string())
 }

@@ -1,0 +1,84 @@
+//! The service layer: the sequences that span the engine and the store, and what to do when a
+//! step of one fails. Routes (v1 and the compatibility paths) parse and answer; the work is here.
+//!
+//! The store is the truth. A change is made in the order that leaves the deal's actor and the
+//! store in step if a step fails, undoing what was done; when an undo fails too, or the store
+//! took a change that the actor did not, the deal is reloaded from the store
+//! ([`reload_deal`]) and the event is logged with its cause, so memory and store never part
+//! silently.
+
+pub mod deals;
+pub mod orders;
+
+use actors::deal::{DealRecord, Reload, Snapshot};
+use actors::deal_handle::DealHandle;
+use actors::registry::Location;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use crate::store::error_chain;
+
+/// The deal's handle on this node, or 404.
+pub fn handle_of(state: &AppState, deal_id: i64) -> Result<DealHandle, ApiError> {
+    match state.engine.registry().locate(deal_id) {
+        Some(Location::Local(handle)) => Ok(handle),
+        // A single node knows only its own deals; cluster mode answers these.
+        Some(Location::Remote(_) | Location::Unavailable) => Err(ApiError::new(
+            ErrorCode::Overloaded,
+            "the deal is not served by this node right now; retry shortly",
+        )),
+        None => Err(ApiError::not_found("deal")),
+    }
+}
+
+pub fn engine_gone(_: actix::MailboxError) -> ApiError {
+    ApiError::new(
+        ErrorCode::Overloaded,
+        "the deal's engine is busy or stopping; retry shortly",
+    )
+}
+
+pub async fn snapshot(handle: &DealHandle) -> Result<DealRecord, ApiError> {
+    handle.addr.send(Snapshot).await.map_err(engine_gone)
+}
+
+/// Makes the deal's actor hold the deal as stored, after `what` left the two apart (an undo
+/// that failed, or a change the store took and the actor did not). A live actor takes the
+/// stored deal in (`Reload`); one that cannot be reached is replaced by a new one started from
+/// the store. Returns the deal as it now stands, or `None` when the store could not be read
+/// either (then the next start re-derives it; logged).
+pub async fn reload_deal(state: &AppState, deal_id: i64, what: &str) -> Option<DealRecord> {
+    metrics::counter!("topkart_deal_reloads_total").increment(1);
+    let loaded = match state.store.load_deal(deal_id).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => {
+            tracing::error!(deal_id, what, "deal to reload is not in the store");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(
+                deal_id,
+                what,
+                error = %error_chain(&error),
+                "could not reload the deal from the store; memory may differ from the store until the next start"
+            );
+            return None;
+        }
+    };
+    let record = loaded.record.clone();
+    let reloaded = match state.engine.registry().get(deal_id) {
+        Some(handle) => handle.addr.send(Reload(loaded.clone())).await.is_ok(),
+        None => false,
+    };
+    if !reloaded {
+        // The actor is gone: a new one takes the deal over from the store.
+        state.engine.launch(loaded);
+    }
+    tracing::warn!(
+        deal_id,
+        what,
+        replaced_actor = !reloaded,
+        "deal reloaded from the store"
+    );
+    Some(record)
+}
