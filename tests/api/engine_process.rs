@@ -144,6 +144,20 @@ impl Drop for EngineProcess {
     }
 }
 
+/// The bootstrap admin's access token, from a real login.
+pub async fn admin_token(engine: &EngineProcess) -> String {
+    let (status, login) = engine
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    login["access_token"].as_str().expect("token").to_owned()
+}
+
 /// Admin token, a deal of `units`, and `count` registered customers with tokens.
 pub async fn scenario(engine: &EngineProcess, units: i64, count: usize) -> (i64, Vec<String>) {
     scenario_with_limit(engine, units, count, None).await
@@ -156,16 +170,7 @@ pub async fn scenario_with_limit(
     count: usize,
     per_customer_limit: Option<i64>,
 ) -> (i64, Vec<String>) {
-    let (status, login) = engine
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let admin = login["access_token"].as_str().expect("token").to_owned();
+    let admin = admin_token(engine).await;
     let deal = json!({"product_name": "Console", "actual_price": "500.00", "final_price": "299.00", "total_units": units,
         "expires_at": rfc3339(now_ms() + 3_600_000), "per_customer_limit": per_customer_limit});
     let (status, deal) = engine

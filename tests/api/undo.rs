@@ -10,8 +10,8 @@ use actors::clock::now_ms;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::engine_process::EngineProcess;
-use crate::helpers::{ADMIN_PASSWORD, Backend, TestStore, rfc3339};
+use crate::engine_process::{EngineProcess, admin_token};
+use crate::helpers::{Backend, TestStore, rfc3339};
 
 /// Makes every change of a deal's `closed` flag wait until the deal's window is over, then fail:
 /// a slow, failing store.
@@ -34,16 +34,7 @@ async fn a_failed_undo_is_logged_and_the_deal_reloaded_from_the_store() {
     let log_path = store.data_dir().join("engine.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let engine = EngineProcess::start_with(&store, Stdio::from(log), Some("warn"));
-    let (status, login) = engine
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let admin = login["access_token"].as_str().expect("token").to_owned();
+    let admin = admin_token(&engine).await;
     let deal = json!({"product_name": "Kettle", "actual_price": "50.00", "final_price": "29.99",
         "total_units": 10, "expires_at": rfc3339(now_ms() + 1_500)});
     let (status, deal) = engine
