@@ -81,14 +81,14 @@ impl BenchStore {
 fn settings(store: &BenchStore) -> Settings {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
-    settings.database_url = store.url.clone();
+    settings.store.database_url = store.url.clone();
     settings.data_dir = store.dir.clone();
     settings.jwt_secret = Some(Secret("bench-secret-bench-secret-bench-secret!".into()));
     settings.admin_password = Some(Secret(ADMIN_PASSWORD.into()));
     // Buyers are registered over the API before the load; cheap hashing keeps the set-up short.
     // The order path does not hash passwords.
-    settings.argon2_memory_kib = 64;
-    settings.argon2_iterations = 1;
+    settings.passwords.argon2_memory_kib = 64;
+    settings.passwords.argon2_iterations = 1;
     // Thousands of orders per buyer and hundreds of registrations from one address: a load test.
     settings.rate_limits = "off".into();
     settings

@@ -1,49 +1,40 @@
-//! Configuration: every knob is a flag and an environment variable, with one doc line each.
-//! Secrets are redacted wherever the configuration is printed.
+//! Configuration: every knob is a flag and an environment variable, with one doc line each,
+//! grouped by what it configures so each command (`cli.rs`) takes only the groups it uses.
+//! Out-of-range values are refused at start, never clamped. Secrets are redacted wherever the
+//! configuration is printed.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand};
+use actors::engine::EngineConfig;
+use actors::order_writer::WriterConfig;
+use clap::Args;
+use clap::builder::RangedU64ValueParser;
 
 use crate::rate_limit::LimitSetting;
 
-/// Topkart: a flash-sale (lightning deal) engine.
-#[derive(Debug, Parser)]
-#[command(name = "topkart", version, about)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub settings: Settings,
+/// A count that must be at least 1 (queues, workers, batches): 0 is refused, not clamped.
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(1..)
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the engine (the default).
-    Serve,
-    /// Apply the store's migrations and exit.
-    Migrate,
-    /// Drive real HTTP load at a running Topkart and verify it afterwards.
-    Loadtest(crate::loadtest::LoadtestArgs),
-    /// Manage users from the command line.
-    Admin {
-        #[command(subcommand)]
-        action: AdminAction,
-    },
+/// Where the store is: every command that opens it takes these.
+#[derive(Debug, Clone, Args)]
+pub struct StoreSettings {
+    /// sqlite://path (embedded, the default) or postgres://… (production).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/topkart.db")]
+    pub database_url: String,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum AdminAction {
-    /// Create an admin user.
-    Create {
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long, env = "TOPKART_NEW_ADMIN_PASSWORD", hide_env_values = true)]
-        password: Secret,
-    },
+/// How passwords are hashed: the server and `admin create` take these.
+#[derive(Debug, Clone, Args)]
+pub struct PasswordSettings {
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    #[arg(long, env = "TOPKART_ARGON2_MEMORY_KIB", default_value_t = 19_456, value_parser = clap::value_parser!(u32).range(8..))]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP minimum with 19 MiB: 2).
+    #[arg(long, env = "TOPKART_ARGON2_ITERATIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub argon2_iterations: u32,
 }
 
 /// A secret string: never shown by `Debug`.
@@ -63,192 +54,107 @@ impl FromStr for Secret {
     }
 }
 
+/// Everything `topkart serve` takes.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    pub passwords: PasswordSettings,
+    /// Connections in the store's pool at most.
+    #[arg(long, env = "TOPKART_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
     /// Address to listen on (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "TOPKART_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// sqlite://path (embedded, the default) or postgres://… (production).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://data/topkart.db",
-        global = true
-    )]
-    pub database_url: String,
     /// HS256 secret for tokens; when unset one is generated once and kept in the data folder.
-    #[arg(
-        long,
-        env = "TOPKART_JWT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
     /// Folder for the generated JWT secret (and the SQLite file by default).
-    #[arg(long, env = "TOPKART_DATA_DIR", default_value = "data", global = true)]
+    #[arg(long, env = "TOPKART_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Bootstrap admin's username, created at start when the password is set and it is missing.
-    #[arg(
-        long,
-        env = "TOPKART_ADMIN_USERNAME",
-        default_value = "admin",
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
     /// Bootstrap admin's email.
     #[arg(
         long,
         env = "TOPKART_ADMIN_EMAIL",
-        default_value = "admin@topkart.local",
-        global = true
+        default_value = "admin@topkart.local"
     )]
     pub admin_email: String,
     /// Bootstrap admin's password; no bootstrap admin when unset.
-    #[arg(
-        long,
-        env = "TOPKART_ADMIN_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
     /// HTTP worker threads.
-    #[arg(long, env = "TOPKART_WORKERS", default_value_t = 2, global = true)]
+    #[arg(long, env = "TOPKART_WORKERS", default_value_t = 2, value_parser = at_least_one())]
     pub workers: usize,
-    /// Connections in the store's pool at most.
-    #[arg(
-        long,
-        env = "TOPKART_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
-    pub db_max_connections: u32,
-    /// argon2id memory cost in KiB (OWASP minimum: 19456).
-    #[arg(
-        long,
-        env = "TOPKART_ARGON2_MEMORY_KIB",
-        default_value_t = 19_456,
-        global = true
-    )]
-    pub argon2_memory_kib: u32,
-    /// argon2id iterations (OWASP minimum with 19 MiB: 2).
-    #[arg(
-        long,
-        env = "TOPKART_ARGON2_ITERATIONS",
-        default_value_t = 2,
-        global = true
-    )]
-    pub argon2_iterations: u32,
     /// Lifetime of an access token, in seconds.
-    #[arg(
-        long,
-        env = "TOPKART_ACCESS_TOKEN_TTL_SECS",
-        default_value_t = 900,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..=86_400))]
     pub access_token_ttl_secs: i64,
     /// Lifetime of a refresh token, in seconds.
-    #[arg(long, env = "TOPKART_REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 86_400, global = true)]
+    #[arg(long, env = "TOPKART_REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 86_400, value_parser = clap::value_parser!(i64).range(1..=366 * 86_400))]
     pub refresh_token_ttl_secs: i64,
     /// Orders in one group commit at most.
-    #[arg(
-        long,
-        env = "TOPKART_WRITER_BATCH_MAX",
-        default_value_t = 1_000,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_WRITER_BATCH_MAX", default_value_t = WriterConfig::BATCH_MAX_DEFAULT, value_parser = at_least_one())]
     pub writer_batch_max: usize,
     /// Orders waiting for the writer at most; beyond it orders get 503 OVERLOADED.
-    #[arg(
-        long,
-        env = "TOPKART_WRITER_QUEUE_MAX",
-        default_value_t = 50_000,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_WRITER_QUEUE_MAX", default_value_t = WriterConfig::QUEUE_MAX_DEFAULT, value_parser = at_least_one())]
     pub writer_queue_max: usize,
     /// Requests queued for one deal's actor at most; beyond it orders get 503 OVERLOADED.
-    #[arg(
-        long,
-        env = "TOPKART_DEAL_MAILBOX_CAPACITY",
-        default_value_t = 8_192,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_DEAL_MAILBOX_CAPACITY", default_value_t = EngineConfig::DEAL_MAILBOX_CAPACITY_DEFAULT, value_parser = at_least_one())]
     pub deal_mailbox_capacity: usize,
     /// Remembered idempotency keys at most.
-    #[arg(
-        long,
-        env = "TOPKART_IDEMPOTENCY_KEYS_MAX",
-        default_value_t = 200_000,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_IDEMPOTENCY_KEYS_MAX", default_value_t = 200_000, value_parser = at_least_one())]
     pub idempotency_keys_max: usize,
     /// `off` turns every rate limit off (load tests on loopback); `on` applies the limits below.
-    #[arg(long, env = "TOPKART_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    #[arg(long, env = "TOPKART_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
     pub rate_limits: String,
     /// Failed logins per account (then 429 until the window ends): N/window or off.
     #[arg(
         long,
         env = "TOPKART_RATE_LIMIT_FAILED_LOGINS_PER_ACCOUNT",
-        default_value = "10/15m",
-        global = true
+        default_value = "10/15m"
     )]
     pub rate_limit_failed_logins_per_account: LimitSetting,
     /// Failed logins per client address.
     #[arg(
         long,
         env = "TOPKART_RATE_LIMIT_FAILED_LOGINS_PER_ADDRESS",
-        default_value = "100/15m",
-        global = true
+        default_value = "100/15m"
     )]
     pub rate_limit_failed_logins_per_address: LimitSetting,
     /// Successful logins per client address (generous: many buyers share a carrier NAT).
     #[arg(
         long,
         env = "TOPKART_RATE_LIMIT_LOGINS_PER_ADDRESS",
-        default_value = "600/1m",
-        global = true
+        default_value = "600/1m"
     )]
     pub rate_limit_logins_per_address: LimitSetting,
     /// Registrations per client address.
     #[arg(
         long,
         env = "TOPKART_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
-        default_value = "600/1m",
-        global = true
+        default_value = "600/1m"
     )]
     pub rate_limit_registrations_per_address: LimitSetting,
     /// Order attempts per customer (anti-bot; generous).
     #[arg(
         long,
         env = "TOPKART_RATE_LIMIT_ORDERS_PER_CUSTOMER",
-        default_value = "1200/1m",
-        global = true
+        default_value = "1200/1m"
     )]
     pub rate_limit_orders_per_customer: LimitSetting,
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "TOPKART_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
+    #[arg(long, env = "TOPKART_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, value_parser = at_least_one())]
     pub body_limit_bytes: usize,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
-    #[arg(
-        long,
-        env = "TOPKART_SHUTDOWN_TIMEOUT_SECS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between SIGTERM/SIGINT and closing the listener. Requests are still served
     /// meanwhile, but `/readyz` answers 503 from the first instant, so a load balancer polling
     /// it stops sending traffic before the node goes away. 0: close at once.
-    #[arg(
-        long,
-        env = "TOPKART_DRAIN_GRACE_MS",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "TOPKART_DRAIN_GRACE_MS", default_value_t = 0)]
     pub drain_grace_ms: u64,
 }
 
@@ -277,8 +183,23 @@ impl Settings {
         )
     }
 
-    /// The settings as if no flag and no environment variable were given.
+    /// The settings as if no flag were given (environment variables still apply).
     pub fn defaults() -> Self {
-        Cli::parse_from(["topkart"]).settings
+        use clap::Parser;
+        match crate::cli::Cli::parse_from(["topkart", "serve"]).command {
+            crate::cli::Command::Serve(settings) => settings,
+            _ => unreachable!("`topkart serve` parses as the serve command"),
+        }
+    }
+
+    /// The engine's sizing these settings describe.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            writer: WriterConfig {
+                batch_max: self.writer_batch_max,
+                queue_max: self.writer_queue_max,
+            },
+            deal_mailbox_capacity: self.deal_mailbox_capacity,
+        }
     }
 }

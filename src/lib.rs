@@ -18,6 +18,7 @@
 //! The engine itself (deal actors, registry, order writer) is the `actors` crate.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod idempotency;

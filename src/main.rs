@@ -1,29 +1,31 @@
-//! The `topkart` binary: parse the configuration, then serve, migrate or manage users.
+//! The `topkart` binary: parse the command line, then serve, migrate, load-test or manage users.
 
-use clap::Parser;
-use topkart::config::{AdminAction, Cli, Command};
+use topkart::cli::{AdminAction, Cli, Command};
+use topkart::config::{Settings, StoreSettings};
 use topkart::startup::{Application, create_admin};
 use topkart::store::Store;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     topkart::telemetry::init_logging();
-    let cli = Cli::parse();
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.settings).await,
-        Command::Migrate => migrate(&cli.settings).await,
+    let cli = Cli::parse_args(std::env::args());
+    let outcome = match cli.command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Migrate(store) => migrate(&store).await,
         Command::Loadtest(args) => topkart::loadtest::run(&args)
             .await
             .map(|_| ())
             .map_err(Into::into),
         Command::Admin {
+            store,
+            passwords,
             action:
                 AdminAction::Create {
                     username,
                     email,
                     password,
                 },
-        } => create_admin(&cli.settings, &username, &email, &password.0).await,
+        } => create_admin(&store, &passwords, &username, &email, &password.0).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -35,7 +37,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(settings: topkart::config::Settings) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let app = Application::build(settings).await?;
     // Tests and scripts read this line to find the port when binding to port 0.
     println!("topkart listening on http://{}", app.address());
@@ -43,7 +45,7 @@ async fn serve(settings: topkart::config::Settings) -> Result<(), Box<dyn std::e
     Ok(())
 }
 
-async fn migrate(settings: &topkart::config::Settings) -> Result<(), Box<dyn std::error::Error>> {
+async fn migrate(settings: &StoreSettings) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::connect(&settings.database_url, 1).await?;
     store.migrate().await?;
     println!("migrations applied to the {} store", store.backend_name());

@@ -15,8 +15,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, web};
 use actors::clock::now_ms;
-use actors::engine::{Engine, EngineConfig};
-use actors::order_writer::WriterConfig;
+use actors::engine::Engine;
 
 use crate::auth::{JwtKeys, PasswordHasher, Role};
 use crate::config::Settings;
@@ -73,11 +72,15 @@ impl ShutdownHandle {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let metrics = crate::telemetry::metrics_handle();
-        let store =
-            Arc::new(Store::connect(&settings.database_url, settings.db_max_connections).await?);
+        let store = Arc::new(
+            Store::connect(&settings.store.database_url, settings.db_max_connections).await?,
+        );
         store.migrate().await?;
-        let hasher = PasswordHasher::new(settings.argon2_memory_kib, settings.argon2_iterations)
-            .map_err(StartupError::Config)?;
+        let hasher = PasswordHasher::new(
+            settings.passwords.argon2_memory_kib,
+            settings.passwords.argon2_iterations,
+        )
+        .map_err(StartupError::Config)?;
         bootstrap_admin(&store, &hasher, &settings).await?;
         let secret = jwt_secret(&settings)?;
         let keys = web::Data::new(JwtKeys::new(
@@ -86,10 +89,7 @@ impl Application {
             settings.refresh_token_ttl_secs,
         ));
 
-        let engine = Engine::start(
-            Arc::new(StoreJournal(store.clone())),
-            engine_config(&settings),
-        );
+        let engine = Engine::start(Arc::new(StoreJournal(store.clone())), settings.engine());
         let loaded_deals = store.load_deals().await?;
         let deal_count = loaded_deals.deals.len();
         for bad in &loaded_deals.malformed {
@@ -159,7 +159,7 @@ impl Application {
                     .configure(routes::configure)
                     .default_service(web::to(routes::fallback))
             })
-            .workers(settings.workers.max(1))
+            .workers(settings.workers)
             .disable_signals()
             .shutdown_timeout(settings.shutdown_timeout_secs)
             .listen(listener)
@@ -214,16 +214,6 @@ impl Application {
         self.state.store.close().await;
         tracing::info!("stopped");
         served
-    }
-}
-
-fn engine_config(settings: &Settings) -> EngineConfig {
-    EngineConfig {
-        writer: WriterConfig {
-            batch_max: settings.writer_batch_max.max(1),
-            queue_max: settings.writer_queue_max.max(1),
-        },
-        deal_mailbox_capacity: settings.deal_mailbox_capacity.max(1),
     }
 }
 
@@ -324,7 +314,8 @@ async fn bootstrap_admin(
 
 /// `topkart admin create`: creates an admin in the configured store.
 pub async fn create_admin(
-    settings: &Settings,
+    store: &crate::config::StoreSettings,
+    passwords: &crate::config::PasswordSettings,
     username: &str,
     email: &str,
     password: &str,
@@ -336,9 +327,9 @@ pub async fn create_admin(
         )
         .into());
     }
-    let store = Store::connect(&settings.database_url, 1).await?;
+    let store = Store::connect(&store.database_url, 1).await?;
     store.migrate().await?;
-    let hasher = PasswordHasher::new(settings.argon2_memory_kib, settings.argon2_iterations)?;
+    let hasher = PasswordHasher::new(passwords.argon2_memory_kib, passwords.argon2_iterations)?;
     let user = NewUser {
         username: username.to_owned(),
         email: email.trim().to_lowercase(),

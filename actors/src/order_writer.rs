@@ -48,11 +48,18 @@ pub struct WriterConfig {
     pub queue_max: usize,
 }
 
+impl WriterConfig {
+    /// Orders in one transaction at most, unless configured otherwise.
+    pub const BATCH_MAX_DEFAULT: usize = 1_000;
+    /// Orders waiting for a batch at most, unless configured otherwise.
+    pub const QUEUE_MAX_DEFAULT: usize = 50_000;
+}
+
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
-            batch_max: 1_000,
-            queue_max: 50_000,
+            batch_max: Self::BATCH_MAX_DEFAULT,
+            queue_max: Self::QUEUE_MAX_DEFAULT,
         }
     }
 }

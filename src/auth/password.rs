@@ -48,11 +48,17 @@ mod tests {
     fn defaults_are_argon2id_at_owasp_minimum() {
         let settings = crate::config::Settings::defaults();
         assert_eq!(
-            (settings.argon2_memory_kib, settings.argon2_iterations),
+            (
+                settings.passwords.argon2_memory_kib,
+                settings.passwords.argon2_iterations
+            ),
             (19_456, 2)
         );
-        let hasher = PasswordHasher::new(settings.argon2_memory_kib, settings.argon2_iterations)
-            .expect("valid parameters");
+        let hasher = PasswordHasher::new(
+            settings.passwords.argon2_memory_kib,
+            settings.passwords.argon2_iterations,
+        )
+        .expect("valid parameters");
         let phc = hasher.hash("correct horse battery");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(hasher.verify("correct horse battery", &phc));

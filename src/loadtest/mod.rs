@@ -62,6 +62,7 @@ pub struct LoadtestArgs {
     /// An admin of that Topkart (sets the scenario up and verifies it).
     #[arg(long, env = "TOPKART_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
+    /// That admin's password.
     #[arg(long, env = "TOPKART_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Secret,
     #[arg(long, value_enum, default_value = "hot-deal")]

@@ -114,15 +114,15 @@ impl TestStore {
 pub fn test_settings(store_url: &str, data_dir: PathBuf) -> Settings {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
-    settings.database_url = store_url.to_owned();
+    settings.store.database_url = store_url.to_owned();
     settings.data_dir = data_dir;
     settings.jwt_secret = Some(Secret(JWT_SECRET.into()));
     settings.admin_username = "admin".into();
     settings.admin_email = "admin@example.com".into();
     settings.admin_password = Some(Secret(ADMIN_PASSWORD.into()));
     // Cheaper hashing for tests only; the code path is the same argon2id.
-    settings.argon2_memory_kib = 64;
-    settings.argon2_iterations = 1;
+    settings.passwords.argon2_memory_kib = 64;
+    settings.passwords.argon2_iterations = 1;
     settings.db_max_connections = 8;
     settings
 }

@@ -171,8 +171,8 @@ async fn rate_limits_off_means_off(backend: Backend) {
 async fn a_login_flood_does_not_starve_orders(backend: Backend) {
     let store = TestStore::create(backend).await;
     let app = spawn_app_with(store, |settings| {
-        settings.argon2_memory_kib = 19_456;
-        settings.argon2_iterations = 2;
+        settings.passwords.argon2_memory_kib = 19_456;
+        settings.passwords.argon2_iterations = 2;
         settings.rate_limits = "off".into();
     })
     .await;

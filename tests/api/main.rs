@@ -5,6 +5,7 @@ mod engine_process;
 mod helpers;
 
 mod burst;
+mod cli;
 mod compat;
 mod deals;
 mod limits;
