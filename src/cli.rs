@@ -62,3 +62,13 @@ pub enum AdminAction {
         password: Secret,
     },
 }
+
+impl Settings {
+    /// The settings as if no flag were given (environment variables still apply).
+    pub fn defaults() -> Self {
+        match Cli::parse_from(["topkart", "serve"]).command {
+            Command::Serve(settings) => settings,
+            _ => unreachable!("`topkart serve` parses as the serve command"),
+        }
+    }
+}

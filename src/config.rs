@@ -183,15 +183,6 @@ impl Settings {
         )
     }
 
-    /// The settings as if no flag were given (environment variables still apply).
-    pub fn defaults() -> Self {
-        use clap::Parser;
-        match crate::cli::Cli::parse_from(["topkart", "serve"]).command {
-            crate::cli::Command::Serve(settings) => settings,
-            _ => unreachable!("`topkart serve` parses as the serve command"),
-        }
-    }
-
     /// The engine's sizing these settings describe.
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {

@@ -12,7 +12,8 @@ use actix_web::{HttpResponse, ResponseError};
 use actors::deal::{PlaceError, ReserveError, ResizeError};
 use serde::Serialize;
 
-use crate::store::{StoreError, error_chain};
+use crate::store::StoreError;
+use crate::telemetry::error_chain;
 
 /// Every error code of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,8 +30,11 @@ async fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %topkart::store::error_chain(error.as_ref()), "topkart failed");
-            eprintln!("topkart: {}", topkart::store::error_chain(error.as_ref()));
+            tracing::error!(error = %topkart::telemetry::error_chain(error.as_ref()), "topkart failed");
+            eprintln!(
+                "topkart: {}",
+                topkart::telemetry::error_chain(error.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -36,3 +36,15 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// An error and its sources on one line, for the log.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

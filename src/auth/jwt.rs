@@ -115,7 +115,7 @@ impl JwtKeys {
             typ: kind,
             iat,
             exp: iat + ttl,
-            jti: super::random_hex(16),
+            jti: super::random::random_hex(16),
             fam: family,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

@@ -9,7 +9,7 @@ use actix_web::web::Bytes;
 use actors::clock::now_ms;
 use serde_json::{Value, json};
 
-use super::{LoadtestArgs, Scenario};
+use super::args::{LoadtestArgs, Scenario};
 
 /// An admin's session on the Topkart under test.
 pub struct Api {

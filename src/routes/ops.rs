@@ -23,7 +23,7 @@ pub async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
         ));
     }
     if let Err(error) = state.store.ping().await {
-        tracing::warn!(error = %crate::store::error_chain(&error), "readiness: store does not answer");
+        tracing::warn!(error = %crate::telemetry::error_chain(&error), "readiness: store does not answer");
         return Err(ApiError::new(
             ErrorCode::StoreUnavailable,
             "the store does not answer",

@@ -379,7 +379,7 @@ async fn undo_failed(
         deal_id,
         what,
         undo_error = %cause,
-        store_error = %crate::store::error_chain(store_error),
+        store_error = %crate::telemetry::error_chain(store_error),
         "the store refused a deal change and its undo failed; reloading the deal from the store"
     );
     reload_deal(state, deal_id, what).await;

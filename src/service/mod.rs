@@ -16,7 +16,7 @@ use actors::registry::Location;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::store::error_chain;
+use crate::telemetry::error_chain;
 
 /// The deal's handle on this node, or 404.
 pub fn handle_of(state: &AppState, deal_id: i64) -> Result<DealHandle, ApiError> {

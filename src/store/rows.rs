@@ -4,7 +4,7 @@ use actors::deal::{DealRecord, Recurrence};
 use actors::journal::{OrderRecord, OrderStatus};
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Decodes and checks one deal row, naming the deal and the column of the first thing wrong
 /// with it: a value of the wrong type (SQLite before its tables were STRICT), or one outside

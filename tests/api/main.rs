@@ -8,6 +8,7 @@ mod burst;
 mod cli;
 mod compat;
 mod deals;
+mod edges;
 mod limits;
 mod loadtest;
 mod openapi;

@@ -1,6 +1,9 @@
 //! The order lifecycle over HTTP: placement and its refusals (expired, scheduled, closed,
 //! limit), durable-before-acknowledged under an injected store fault, idempotency keys,
 //! cancellation and the admin's status transitions, listing.
+//!
+//! Longer than 500 lines: one story of an order, from placement to its last status, kept in
+//! one file so the transitions it checks can be read in order.
 
 use std::time::Duration;
 

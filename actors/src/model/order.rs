@@ -3,7 +3,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::model::PlaceError;
+use super::refusal::PlaceError;
 use crate::{CustomerId, DealId, Millis, OrderId};
 
 /// Where the outcome of an order is sent: the stored order, or why there is none.

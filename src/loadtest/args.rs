@@ -1,0 +1,86 @@
+//! What `topkart loadtest` takes: the target, the scenario, the load's shape and size.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// One deal, many more buyers than it has units: the burst.
+    HotDeal,
+    /// Traffic at a deal that is already sold out.
+    SoldOutStorm,
+    /// Many deals (`--deals`), buyers spread over them.
+    ManyDeals,
+    /// 90 % `GET /deals`, 10 % orders.
+    BrowseAndBuy,
+    /// `GET /livez` on the same connections: the HTTP ceiling of the same run.
+    Baseline,
+    /// Every scenario above, baseline first, in one run.
+    All,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::HotDeal => "hot-deal",
+            Scenario::SoldOutStorm => "sold-out-storm",
+            Scenario::ManyDeals => "many-deals",
+            Scenario::BrowseAndBuy => "browse-and-buy",
+            Scenario::Baseline => "baseline",
+            Scenario::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadtestArgs {
+    /// The Topkart to load.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin of that Topkart (sets the scenario up and verifies it).
+    #[arg(long, env = "TOPKART_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    /// That admin's password.
+    #[arg(long, env = "TOPKART_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Secret,
+    #[arg(long, value_enum, default_value = "hot-deal")]
+    pub scenario: Scenario,
+    /// Closed loop: this many connections, each sending its next request when the last returns.
+    #[arg(long, conflicts_with = "rate")]
+    pub connections: Option<usize>,
+    /// Open loop: this many requests a second at fixed intervals, whatever the answers do.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Seconds of load per scenario, measured (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// Seconds of load before the measured part of each scenario: sent, answered and verified
+    /// like the rest, but reported apart (connections opening, caches filling).
+    #[arg(long, default_value_t = 1)]
+    pub warmup_secs: u64,
+    /// Units of the hot deal (enough that it sells for the whole run: orders/s is measured).
+    #[arg(long, default_value_t = 200_000)]
+    pub units: i64,
+    /// Buyers registered (each orders many times; the deals have no per-customer limit).
+    #[arg(long, default_value_t = 200)]
+    pub buyers: usize,
+    /// Deals of the many-deals scenario.
+    #[arg(long, default_value_t = 1_000)]
+    pub deals: usize,
+    /// Load-generator threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Where the JSON and HTML reports go.
+    #[arg(long, default_value = "target/topkart-bench")]
+    pub out_dir: PathBuf,
+}
+
+impl LoadtestArgs {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.duration_secs.max(1))
+    }
+}

@@ -1,0 +1,243 @@
+//! Deals: insert, load (setting malformed rows aside), change terms, units and the closed flag,
+//! the daily re-arm keyed by date, and the stock check against the orders.
+
+use std::collections::HashMap;
+
+use actors::deal::{DealRecord, DealTerms};
+use actors::journal::LoadedDeal;
+use actors::limits::UNITS_MAX;
+use actors::{CustomerId, DealId, Millis};
+
+use super::error::StoreError;
+use super::pool::{Backend, Store, on_pool};
+use super::rows::{self, DealRow};
+
+/// A deal to create, validated.
+#[derive(Debug, Clone)]
+pub struct NewDeal {
+    pub terms: DealTerms,
+    pub total_units: i64,
+    pub available_units: i64,
+}
+
+/// What `load_deals` found: the deals the engine can take, and the rows it cannot.
+#[derive(Debug, Default)]
+pub struct LoadedDeals {
+    pub deals: Vec<LoadedDeal>,
+    pub malformed: Vec<MalformedDeal>,
+}
+
+/// A stored deal left out at start: which one, which column, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MalformedDeal {
+    pub deal_id: DealId,
+    pub column: String,
+    pub problem: String,
+}
+
+/// A deal's stored stock against its orders, for the conservation check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockCheck {
+    pub total_units: i64,
+    pub available_units: i64,
+    /// Units of the current round's OPEN, APPROVED and FULFILLED orders.
+    pub units_held: i64,
+    pub orders_held: i64,
+}
+
+impl StockCheck {
+    pub fn conserved(&self) -> bool {
+        self.available_units + self.units_held == self.total_units
+    }
+}
+
+impl Store {
+    pub async fn insert_deal(&self, deal: &NewDeal, now: Millis) -> Result<DealRecord, StoreError> {
+        const SQL: &str = "INSERT INTO deals (product_name, actual_price, final_price, total_units, available_units, \
+                           starts_at, expires_at, per_customer_limit, closed, recurrence, round, rearmed_day, created_at, updated_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, 1, $10, $11, $11) RETURNING *";
+        let t = &deal.terms;
+        let row: DealRow = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(&t.product_name)
+            .bind(t.actual_price)
+            .bind(t.final_price)
+            .bind(deal.total_units)
+            .bind(deal.available_units)
+            .bind(t.starts_at)
+            .bind(t.expires_at)
+            .bind(t.per_customer_limit)
+            .bind(t.recurrence.as_str())
+            .bind(actors::clock::day_of(t.starts_at))
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        row.into_record()
+    }
+
+    /// Every deal with the units each customer holds in its current round: what the engine
+    /// starts from. A row the engine cannot take (a value out of its range or of the wrong
+    /// type, written by hand or by a faulty build) is set aside in `malformed`, named by deal
+    /// and column, and the others load: one bad row must not keep the engine from starting.
+    pub async fn load_deals(&self) -> Result<LoadedDeals, StoreError> {
+        const DEALS: &str = "SELECT * FROM deals ORDER BY id";
+        const HELD: &str = "SELECT o.deal_id, o.customer_id, CAST(SUM(o.quantity) AS BIGINT) AS units FROM orders o \
+                            JOIN deals d ON d.id = o.deal_id AND d.round = o.round \
+                            WHERE o.status <> 'CANCELLED' GROUP BY o.deal_id, o.customer_id";
+        let rows: Vec<Result<DealRecord, StoreError>> = on_pool!(self, pool => {
+            let rows = sqlx::query(DEALS).fetch_all(pool).await?;
+            rows.iter().map(|row| rows::decode_deal(row)).collect()
+        });
+        let held: Vec<(i64, i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(HELD).fetch_all(pool).await)?;
+        let mut by_deal: HashMap<DealId, HashMap<CustomerId, i64>> = HashMap::new();
+        for (deal_id, customer_id, units) in held {
+            by_deal
+                .entry(deal_id)
+                .or_default()
+                .insert(customer_id, units);
+        }
+        let mut loaded = LoadedDeals::default();
+        for row in rows {
+            match row {
+                Ok(record) => {
+                    let units_by_customer = by_deal.remove(&record.id).unwrap_or_default();
+                    loaded.deals.push(LoadedDeal {
+                        record,
+                        units_by_customer,
+                    });
+                }
+                Err(StoreError::Malformed {
+                    deal_id,
+                    column,
+                    problem,
+                }) => loaded.malformed.push(MalformedDeal {
+                    deal_id,
+                    column,
+                    problem,
+                }),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// One deal, as `load_deals` loads it; a malformed row is `StoreError::Malformed`.
+    pub async fn load_deal(&self, deal_id: DealId) -> Result<Option<LoadedDeal>, StoreError> {
+        const DEAL: &str = "SELECT * FROM deals WHERE id = $1";
+        const HELD: &str = "SELECT o.customer_id, CAST(SUM(o.quantity) AS BIGINT) AS units FROM orders o \
+                            JOIN deals d ON d.id = o.deal_id AND d.round = o.round \
+                            WHERE o.deal_id = $1 AND o.status <> 'CANCELLED' GROUP BY o.customer_id";
+        let record: Option<DealRecord> = on_pool!(self, pool => {
+            let row = sqlx::query(DEAL).bind(deal_id).fetch_optional(pool).await?;
+            row.as_ref().map(|row| rows::decode_deal(row)).transpose()?
+        });
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let held: Vec<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(HELD).bind(deal_id).fetch_all(pool).await)?;
+        Ok(Some(LoadedDeal {
+            record,
+            units_by_customer: held.into_iter().collect(),
+        }))
+    }
+
+    /// Stores a deal's new definition (units aside).
+    pub async fn update_deal_terms(
+        &self,
+        deal_id: DealId,
+        terms: &DealTerms,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deals SET product_name = $2, actual_price = $3, final_price = $4, starts_at = $5, \
+                           expires_at = $6, per_customer_limit = $7, recurrence = $8, updated_at = $9 WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(SQL)
+            .bind(deal_id)
+            .bind(&terms.product_name)
+            .bind(terms.actual_price)
+            .bind(terms.final_price)
+            .bind(terms.starts_at)
+            .bind(terms.expires_at)
+            .bind(terms.per_customer_limit)
+            .bind(terms.recurrence.as_str())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Moves a deal's stored total and available units by the same amount. Relative, so it
+    /// commutes with the writer's concurrent decrements. The delta must lie within
+    /// `±UNITS_MAX` (the engine proved it), and the row changes only if the new total stays in
+    /// `0..=UNITS_MAX` with its available units not below zero: the store never receives a
+    /// value the engine would refuse, and never takes one that would wrap (SQLite would turn
+    /// an overflowing sum into a REAL).
+    pub async fn resize_deal(
+        &self,
+        deal_id: DealId,
+        delta_units: i64,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deals SET total_units = total_units + $2, available_units = available_units + $2, \
+                           updated_at = $3 WHERE id = $1 AND total_units + $2 BETWEEN 0 AND $4 AND available_units + $2 >= 0";
+        if !(-UNITS_MAX..=UNITS_MAX).contains(&delta_units) {
+            return Err(StoreError::OutOfRange {
+                deal_id,
+                what: format!("a change of {delta_units} units"),
+            });
+        }
+        let changed = on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(delta_units).bind(now).bind(UNITS_MAX).execute(pool).await.map(|done| done.rows_affected()))?;
+        if changed != 1 {
+            return Err(StoreError::OutOfRange {
+                deal_id,
+                what: format!("a change of {delta_units} units"),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn set_deal_closed(
+        &self,
+        deal_id: DealId,
+        closed: bool,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE deals SET closed = $2, updated_at = $3 WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(closed).bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The deal's stored stock against its current round's live orders.
+    pub async fn stock_check(&self, deal_id: DealId) -> Result<Option<StockCheck>, StoreError> {
+        const SQL: &str = "SELECT d.total_units, d.available_units, \
+                           COALESCE((SELECT CAST(SUM(o.quantity) AS BIGINT) FROM orders o WHERE o.deal_id = d.id AND o.round = d.round \
+                                     AND o.status <> 'CANCELLED'), 0) AS units_held, \
+                           (SELECT COUNT(*) FROM orders o WHERE o.deal_id = d.id AND o.round = d.round \
+                                     AND o.status <> 'CANCELLED') AS orders_held \
+                           FROM deals d WHERE d.id = $1";
+        let row: Option<(i64, i64, i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(deal_id).fetch_optional(pool).await)?;
+        Ok(row.map(
+            |(total_units, available_units, units_held, orders_held)| StockCheck {
+                total_units,
+                available_units,
+                units_held,
+                orders_held,
+            },
+        ))
+    }
+
+    pub(super) async fn rearm(&self, deal_id: DealId, day: i64) -> Result<LoadedDeal, StoreError> {
+        // The new window starts at 00:00 UTC of `day` and keeps the deal's length; the
+        // `rearmed_day < $2` condition makes the re-arm happen at most once per date.
+        const SQL: &str = "UPDATE deals SET round = round + 1, available_units = total_units, \
+                           expires_at = $3 + (expires_at - starts_at), starts_at = $3, rearmed_day = $2, updated_at = $4 \
+                           WHERE id = $1 AND recurrence = 'daily' AND rearmed_day < $2";
+        let midnight = day * actors::clock::DAY_MS;
+        let now = actors::clock::now_ms();
+        on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(day).bind(midnight).bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
+        let loaded = self.load_deal(deal_id).await?;
+        loaded.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+}

@@ -1,0 +1,42 @@
+//! The store as the engine's journal: the writer's commits and the daily re-arm.
+
+use std::sync::Arc;
+
+use actors::DealId;
+use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
+
+use super::pool::Store;
+use crate::telemetry::error_chain;
+
+#[derive(Clone)]
+pub struct StoreJournal(pub Arc<Store>);
+
+impl Journal for StoreJournal {
+    fn commit_orders(
+        &self,
+        orders: Vec<NewOrder>,
+    ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let ids = store
+                .commit_orders(&orders)
+                .await
+                .map_err(|error| JournalError(error_chain(&error)))?;
+            Ok(ids
+                .into_iter()
+                .zip(orders)
+                .map(|(id, order)| OrderRecord::stored(id, order))
+                .collect())
+        })
+    }
+
+    fn rearm_deal(&self, deal_id: DealId, day: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            store
+                .rearm(deal_id, day)
+                .await
+                .map_err(|error| JournalError(error_chain(&error)))
+        })
+    }
+}

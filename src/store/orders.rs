@@ -1,0 +1,333 @@
+//! Orders: the writer's batch commit (one call per batch, the same meaning on both stores),
+//! lookups and listings, and the conditional status change that restocks exactly once.
+
+use std::collections::HashMap;
+
+use actors::journal::{NewOrder, OrderRecord, OrderStatus};
+use actors::{CustomerId, DealId, Millis, OrderId};
+
+use super::error::StoreError;
+use super::pool::{Backend, Store, on_pool};
+use super::rows::OrderRow;
+
+/// Which orders a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub customer_id: Option<CustomerId>,
+    pub deal_id: Option<DealId>,
+    pub status: Option<OrderStatus>,
+}
+
+/// The outcome of a conditional status change.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    /// Changed; `restocked` says whether the order's units went back to its deal's stored stock.
+    Changed {
+        order: OrderRecord,
+        restocked: bool,
+    },
+    /// Refused: the order is in `current`, from which that change is not allowed.
+    Refused {
+        current: OrderRecord,
+    },
+    NotFound,
+}
+
+/// SQLite commits a batch in one call to its connection: begin, insert the orders, take the
+/// units, commit. As four calls (sqlx's begin, the insert, the update, the commit) each batch
+/// made four hand-offs between the writer's thread and the connection's own thread, each
+/// waiting for a core on a busy machine (measured: see docs/BENCHMARKS.md). `$1` is the batch
+/// as a JSON array of `[deal_id, round, customer_id, quantity, unit_price, total_price,
+/// idempotency_key, created_at]` rows (see `orders_as_json`); numbered parameters are shared by
+/// every statement of the text. `BEGIN IMMEDIATE` takes the write lock at once, so the
+/// transaction never has to upgrade a read lock.
+macro_rules! sqlite_commit_batch {
+    ($take_units:literal) => {
+        concat!(
+            "BEGIN IMMEDIATE; ",
+            "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
+             status, idempotency_key, created_at, updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 'OPEN', \
+             value ->> 6, value ->> 7, value ->> 7 FROM json_each($1) ORDER BY key RETURNING id; ",
+            $take_units,
+            "; COMMIT;"
+        )
+    };
+}
+
+/// A batch of one deal (the hot deal's case): `$2` deal, `$3` round, `$4` units.
+const SQLITE_COMMIT_ONE_DEAL: &str = sqlite_commit_batch!(
+    "UPDATE deals SET available_units = available_units - $4 WHERE id = $2 AND round = $3"
+);
+
+/// A batch over many deals: `$2` is `[[deal ids], [rounds], [quantities]]` as JSON.
+const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
+    "UPDATE deals SET available_units = available_units - take.quantity \
+     FROM (SELECT d.value AS deal_id, r.value AS round, q.value AS quantity \
+           FROM json_each($2, '$[0]') d JOIN json_each($2, '$[1]') r ON r.key = d.key \
+           JOIN json_each($2, '$[2]') q ON q.key = d.key) AS take \
+     WHERE deals.id = take.deal_id AND deals.round = take.round"
+);
+
+/// Postgres commits a batch as ONE statement, so one round trip and one implicit transaction:
+/// the insert and the units' update are data-modifying CTEs, which run exactly once and to
+/// completion whether or not the outer query reads them. As a transaction of four statements
+/// (`BEGIN`, insert, update, `COMMIT`) each batch made four round trips, each a hand-off between
+/// the writer's thread, the server and back on a busy machine (measured: docs/BENCHMARKS.md).
+/// Ids are taken from the sequence in the `ORDER BY n` order: the batch's order.
+const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
+       INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
+         status, idempotency_key, created_at, updated_at) \
+       SELECT deal_id, round, customer_id, quantity, unit_price, total_price, 'OPEN', idempotency_key, created_at, created_at \
+       FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[]) \
+       WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, n) \
+       ORDER BY n RETURNING id), \
+     taken AS ( \
+       UPDATE deals SET available_units = deals.available_units - take.quantity \
+       FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) AS take (deal_id, round, quantity) \
+       WHERE deals.id = take.deal_id AND deals.round = take.round) \
+     SELECT id FROM inserted";
+
+/// Renders orders as the JSON rows `SQLITE_COMMIT_*` read.
+fn orders_as_json(orders: &[NewOrder]) -> String {
+    let rows: Vec<serde_json::Value> = orders
+        .iter()
+        .map(|o| {
+            serde_json::json!([
+                o.deal_id,
+                o.round,
+                o.customer_id,
+                o.quantity,
+                o.unit_price,
+                o.total_price,
+                o.idempotency_key,
+                o.created_at
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+impl Store {
+    /// One transaction: insert every order, take their units off their deals. All or nothing.
+    ///
+    /// One call of fixed text per backend, whatever the batch size, so it is prepared once and
+    /// cached: SQLite reads the batch from a JSON array (`json_each`), Postgres from parallel
+    /// arrays (`UNNEST`). A `VALUES` list would be new SQL for every batch size, parsed and
+    /// planned again each time (measured: most of the writer's CPU). Ids come back in the
+    /// batch's order.
+    ///
+    /// A connection whose commit failed is closed, never handed out again: the transaction may
+    /// still be open on it (closing rolls it back), and a connection left believing it is inside
+    /// a transaction once turned the next batch's commit into the release of a savepoint — an
+    /// order acknowledged and never stored (found by the fault suite's disk-full test).
+    pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
+        let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
+        for order in orders {
+            *units.entry((order.deal_id, order.round)).or_default() += order.quantity;
+        }
+        // One statement takes the units off every deal of the batch (a burst spread over a
+        // thousand deals would otherwise cost a thousand round trips per commit).
+        let mut by_deal: Vec<((DealId, i64), i64)> = units.into_iter().collect();
+        by_deal.sort_unstable();
+        let deal_ids: Vec<i64> = by_deal.iter().map(|((deal_id, _), _)| *deal_id).collect();
+        let rounds: Vec<i64> = by_deal.iter().map(|((_, round), _)| *round).collect();
+        let quantities: Vec<i64> = by_deal.iter().map(|(_, quantity)| *quantity).collect();
+        let committed = match &self.order_writer {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                // A hot deal's batch is all one deal: the plain update is cheaper than the
+                // set-based one.
+                let query = if let ([deal_id], [round], [quantity]) =
+                    (&deal_ids[..], &rounds[..], &quantities[..])
+                {
+                    sqlx::query_scalar(SQLITE_COMMIT_ONE_DEAL)
+                        .bind(orders_as_json(orders))
+                        .bind(deal_id)
+                        .bind(round)
+                        .bind(quantity)
+                } else {
+                    let takes = serde_json::json!([deal_ids, rounds, quantities]).to_string();
+                    sqlx::query_scalar(SQLITE_COMMIT_MANY_DEALS)
+                        .bind(orders_as_json(orders))
+                        .bind(takes)
+                };
+                let committed = query.fetch_all(&mut *conn).await;
+                if committed.is_err() {
+                    conn.close_on_drop();
+                }
+                committed
+            }
+            Backend::Postgres(pool) => {
+                let column =
+                    |field: fn(&NewOrder) -> i64| orders.iter().map(field).collect::<Vec<i64>>();
+                let keys: Vec<Option<String>> = orders
+                    .iter()
+                    .map(|order| order.idempotency_key.clone())
+                    .collect();
+                let mut conn = pool.acquire().await?;
+                let committed = sqlx::query_scalar(POSTGRES_COMMIT_BATCH)
+                    .bind(column(|o| o.deal_id))
+                    .bind(column(|o| o.round))
+                    .bind(column(|o| o.customer_id))
+                    .bind(column(|o| o.quantity))
+                    .bind(column(|o| o.unit_price))
+                    .bind(column(|o| o.total_price))
+                    .bind(keys)
+                    .bind(column(|o| o.created_at))
+                    .bind(&deal_ids)
+                    .bind(&rounds)
+                    .bind(&quantities)
+                    .fetch_all(&mut *conn)
+                    .await;
+                if committed.is_err() {
+                    conn.close_on_drop();
+                }
+                committed
+            }
+        };
+        let mut ids: Vec<i64> = committed?;
+        // Ids are handed out in the batch's order; sorting undoes any reordering of the
+        // returned rows.
+        ids.sort_unstable();
+        assert_eq!(ids.len(), orders.len(), "one id per inserted order");
+        Ok(ids)
+    }
+
+    pub async fn order_by_id(&self, order_id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        const SQL: &str = "SELECT * FROM orders WHERE id = $1";
+        let row: Option<OrderRow> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(order_id).fetch_optional(pool).await)?;
+        Ok(row.map(OrderRow::into_record))
+    }
+
+    /// The customer's order placed with this idempotency key since `since`, if any.
+    pub async fn order_by_idempotency_key(
+        &self,
+        customer_id: CustomerId,
+        key: &str,
+        since: Millis,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        const SQL: &str = "SELECT * FROM orders WHERE customer_id = $1 AND idempotency_key = $2 AND created_at >= $3 \
+                           ORDER BY id LIMIT 1";
+        let row: Option<OrderRow> = on_pool!(self, pool => sqlx::query_as(SQL).bind(customer_id).bind(key).bind(since).fetch_optional(pool).await)?;
+        Ok(row.map(OrderRow::into_record))
+    }
+
+    /// A page of orders, newest first, and how many match in all.
+    pub async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<OrderRecord>), StoreError> {
+        const WHERE: &str = " WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR deal_id = $2) AND ($3 IS NULL OR status = $3)";
+        const COUNT: &str = const_format_concat!("SELECT COUNT(*) FROM orders", WHERE);
+        const PAGE: &str = const_format_concat!(
+            "SELECT * FROM orders",
+            WHERE,
+            " ORDER BY id DESC LIMIT $4 OFFSET $5"
+        );
+        let status = filter.status.map(OrderStatus::as_str);
+        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(COUNT)
+            .bind(filter.customer_id)
+            .bind(filter.deal_id)
+            .bind(status)
+            .fetch_one(pool)
+            .await)?;
+        let rows: Vec<OrderRow> = on_pool!(self, pool => sqlx::query_as(PAGE)
+            .bind(filter.customer_id)
+            .bind(filter.deal_id)
+            .bind(status)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)?;
+        Ok((count, rows.into_iter().map(OrderRow::into_record).collect()))
+    }
+
+    /// Moves an order to `next` if its current status allows it, in one transaction with the
+    /// return of its units when `next` is CANCELLED. The status update is conditional on the
+    /// status read, so two concurrent cancellations restock once. The transaction's first
+    /// statement is the write, so SQLite takes its write lock up front (waiting on the busy
+    /// timeout) instead of failing a read-to-write upgrade.
+    pub async fn transition_order(
+        &self,
+        order_id: OrderId,
+        next: OrderStatus,
+        now: Millis,
+    ) -> Result<Transition, StoreError> {
+        const UPDATE: &str =
+            "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
+        const RESTOCK: &str =
+            "UPDATE deals SET available_units = available_units + $3 WHERE id = $1 AND round = $2";
+        let Some(current) = self.order_by_id(order_id).await? else {
+            return Ok(Transition::NotFound);
+        };
+        if !current.status.may_become(next) {
+            return Ok(Transition::Refused { current });
+        }
+        let changed = on_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            let changed = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let changed = sqlx::query(UPDATE)
+                    .bind(order_id)
+                    .bind(current.status.as_str())
+                    .bind(next.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 1 && next == OrderStatus::Cancelled {
+                    sqlx::query(RESTOCK).bind(current.deal_id).bind(current.round).bind(current.quantity).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(changed)
+            }
+            .await;
+            // Never reuse a connection whose transaction failed (see `commit_orders`).
+            if changed.is_err() {
+                conn.close_on_drop();
+            }
+            changed
+        })?;
+        if changed != 1 {
+            // Someone changed it between our read and our update: report what it is now.
+            return Ok(match self.order_by_id(order_id).await? {
+                Some(current) => Transition::Refused { current },
+                None => Transition::NotFound,
+            });
+        }
+        let restocked = next == OrderStatus::Cancelled;
+        Ok(Transition::Changed {
+            order: OrderRecord {
+                status: next,
+                updated_at: now,
+                ..current
+            },
+            restocked,
+        })
+    }
+}
+
+/// Concatenates string constants at compile time (the listing's shared WHERE clause).
+macro_rules! const_format_concat {
+    ($($part:expr),+ $(,)?) => {{
+        const PARTS: &[&str] = &[$($part),+];
+        const LEN: usize = { let mut len = 0; let mut i = 0; while i < PARTS.len() { len += PARTS[i].len(); i += 1; } len };
+        const BYTES: [u8; LEN] = {
+            let mut out = [0u8; LEN];
+            let (mut at, mut i) = (0, 0);
+            while i < PARTS.len() {
+                let part = PARTS[i].as_bytes();
+                let mut j = 0;
+                while j < part.len() { out[at] = part[j]; at += 1; j += 1; }
+                i += 1;
+            }
+            out
+        };
+        match std::str::from_utf8(&BYTES) { Ok(text) => text, Err(_) => panic!("concatenated SQL is UTF-8") }
+    }};
+}
+use const_format_concat;

@@ -1,0 +1,137 @@
+//! The connection to the store: SQLite (embedded default) or Postgres (production), chosen by
+//! the URL's scheme, and [`on_pool!`], which runs one query text on whichever it is.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use super::error::StoreError;
+
+/// Runs `$body` with `$pool` bound to whichever backend's pool the store holds. The body is
+/// compiled once per backend, so the same query text serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(super) use on_pool;
+
+#[derive(Clone, Debug)]
+pub(super) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Backend {
+    async fn close(&self) {
+        match self {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(super) backend: Backend,
+    /// The one connection order batches commit on (a pool of one: it reconnects by itself).
+    /// SQLite drops a connection's page cache whenever another connection wrote since it last
+    /// read, so batches committed round-robin over the pool each began with a cold cache and
+    /// re-read the pages they touch; on Postgres each batch woke another server process (see
+    /// docs/BENCHMARKS.md). A connection of its own keeps the writer's warm.
+    pub(super) order_writer: Backend,
+}
+
+/// How long a query waits for a connection, including reconnecting to a store that is down.
+/// An order waits at most about this long for its 503 during an outage (see `OrderWriter`).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the store the URL names, creating the SQLite file and its folder when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let (backend, order_writer) = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: an acknowledged order survives a power cut, not only a process crash.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+                // A new database only (an existing one keeps its size). An order touches one
+                // leaf of the per-customer index at a random place, so a batch of n orders
+                // rewrites about n pages into the WAL: 1 KiB pages write a quarter of what
+                // 4 KiB pages do (measured: see docs/BENCHMARKS.md).
+                .page_size(1024);
+            if let Some(folder) = options.get_filename().parent() {
+                if !folder.as_os_str().is_empty() {
+                    std::fs::create_dir_all(folder)?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            let order_writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            (Backend::Sqlite(pool), Backend::Sqlite(order_writer))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            // Lazy: the connection opens on the first commit, on the writer's own thread. sqlx
+            // registers a Postgres connection with the reactor of the runtime that opened it,
+            // so opened here (on the main thread) every round trip of the writer would be
+            // woken through the main thread first (measured: docs/BENCHMARKS.md).
+            let order_writer = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(options);
+            (Backend::Postgres(pool), Backend::Postgres(order_writer))
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(Self {
+            backend,
+            order_writer,
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.order_writer.close().await;
+        self.backend.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+}
