@@ -142,6 +142,7 @@ impl Application {
             let body_limit = settings.body_limit_bytes;
             actix_web::HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(routes::access::access_log))
                     .app_data(state.clone())
                     .app_data(keys.clone())
                     .app_data(web::PayloadConfig::new(body_limit))

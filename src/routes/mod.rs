@@ -1,5 +1,6 @@
 //! The HTTP routes: `/api/v1/…`, the operations endpoints, and the original Topkart paths.
 
+pub mod access;
 pub mod auth;
 pub mod compat;
 pub mod deals;

@@ -4,6 +4,7 @@
 mod engine_process;
 mod helpers;
 
+mod access_log;
 mod burst;
 mod cli;
 mod compat;
