@@ -266,11 +266,16 @@ impl OrderWriter {
         ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
             writer.committing = false;
             writer.note_commit_time(started.elapsed(), batch.len());
-            let failed = result.is_err();
+            // The orders queued behind a failed batch are taken before its requesters hear of
+            // the failure: an order placed after that (a retry once the store is back) is not
+            // among them, and goes to the store.
+            let queued_behind = if result.is_err() {
+                writer.take_queued()
+            } else {
+                Vec::new()
+            };
             writer.answer(batch, result);
-            if failed {
-                writer.fail_queued();
-            }
+            writer.fail_queued(queued_behind);
             writer.commit_next_batch(ctx);
         }));
     }
@@ -300,9 +305,13 @@ impl OrderWriter {
         self.slow_commit_logged_at = Some(now);
     }
 
-    /// Fails every queued order after a failed commit (see the module's notes).
-    fn fail_queued(&mut self) {
-        let queued: Vec<PendingOrder> = self.inbox.lock().drain(..).collect();
+    /// Everything queued right now.
+    fn take_queued(&self) -> Vec<PendingOrder> {
+        self.inbox.lock().drain(..).collect()
+    }
+
+    /// Fails the orders that were queued behind a failed commit (see the module's notes).
+    fn fail_queued(&mut self, queued: Vec<PendingOrder>) {
         let size = queued.len() as u64;
         if size == 0 {
             return;
