@@ -61,6 +61,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[command(flatten)]
     pub passwords: PasswordSettings,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterSettings,
     /// Connections in the store's pool at most.
     #[arg(long, env = "TOPKART_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,

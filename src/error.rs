@@ -40,6 +40,7 @@ pub enum ErrorCode {
     Internal,
     StoreUnavailable,
     Overloaded,
+    DealUnavailable,
 }
 
 impl ErrorCode {
@@ -69,6 +70,7 @@ impl ErrorCode {
             Internal => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
             StoreUnavailable => ("STORE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             Overloaded => ("OVERLOADED", StatusCode::SERVICE_UNAVAILABLE),
+            DealUnavailable => ("DEAL_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 
@@ -111,7 +113,10 @@ impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let retry_after_secs = matches!(
             code,
-            ErrorCode::Overloaded | ErrorCode::StoreUnavailable | ErrorCode::RateLimited
+            ErrorCode::Overloaded
+                | ErrorCode::StoreUnavailable
+                | ErrorCode::RateLimited
+                | ErrorCode::DealUnavailable
         )
         .then_some(1);
         Self {

@@ -71,6 +71,13 @@ impl ShutdownHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Before anything is opened: cluster mode on settings that cannot hold it stops here.
+        if let Some(refusal) = settings
+            .cluster
+            .refusal(&settings.store.database_url, settings.jwt_secret.is_some())
+        {
+            return Err(StartupError::Config(refusal));
+        }
         let metrics = crate::telemetry::metrics_handle();
         let store = Arc::new(
             Store::connect(&settings.store.database_url, settings.db_max_connections).await?,
@@ -119,6 +126,16 @@ impl Application {
             "engine started"
         );
 
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind.clone(),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: settings.bind.clone(),
+            source,
+        })?;
+        let cluster = join_cluster(&settings, address).await?;
+        let node_id = cluster.node_id.clone();
         let state: State = web::Data::new(AppState::new(
             store,
             engine,
@@ -128,21 +145,19 @@ impl Application {
             metrics,
             settings.rate_limits(),
             loaded_deals.malformed,
+            cluster,
         ));
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind.clone(),
-            source,
-        })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
-            address: settings.bind.clone(),
-            source,
-        })?;
         let server = {
             let state = state.clone();
             let body_limit = settings.body_limit_bytes;
             actix_web::HttpServer::new(move || {
                 App::new()
                     .wrap(actix_web::middleware::from_fn(routes::access::access_log))
+                    // Every answer names the node that decided it (API.md, cluster mode).
+                    .wrap(
+                        actix_web::middleware::DefaultHeaders::new()
+                            .add(("X-Topkart-Node", node_id.clone())),
+                    )
                     .app_data(state.clone())
                     .app_data(keys.clone())
                     .app_data(web::PayloadConfig::new(body_limit))
@@ -211,11 +226,57 @@ impl Application {
         // Every in-flight request waited for its order's commit, so this is normally instant;
         // it also covers orders whose requester went away.
         self.state.engine.drain().await;
+        if let Some(membership) = &self.state.cluster.membership {
+            membership.leave().await;
+        }
         self.state.engine.stop();
         self.state.store.close().await;
         tracing::info!("stopped");
         served
     }
+}
+
+/// This node's identity, and in cluster mode its membership: connected to Redis, announced
+/// with a first heartbeat (a node that cannot reach Redis does not start), then beating.
+async fn join_cluster(
+    settings: &Settings,
+    address: SocketAddr,
+) -> Result<crate::cluster::ClusterState, StartupError> {
+    let node_id = settings
+        .cluster
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("node-{}", crate::auth::random_hex(4)));
+    let url = settings
+        .cluster
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    let Some(redis_url) = &settings.cluster.redis_url else {
+        return Ok(crate::cluster::ClusterState::single(node_id, url));
+    };
+    let ttl = Duration::from_millis(settings.cluster.lease_ttl_ms);
+    let unreachable = |error: redis::RedisError| {
+        StartupError::Config(format!("cluster mode: Redis does not answer: {error}"))
+    };
+    let redis = crate::cluster::connect(redis_url, ttl)
+        .await
+        .map_err(unreachable)?;
+    let membership = crate::cluster::Membership::new(
+        redis,
+        settings.cluster.cluster.clone(),
+        node_id.clone(),
+        url.clone(),
+        ttl,
+    );
+    membership.beat().await.map_err(unreachable)?;
+    membership.spawn_heartbeat();
+    tracing::info!(node = %node_id, %url, cluster = %settings.cluster.cluster, "joined the cluster");
+    Ok(crate::cluster::ClusterState {
+        node_id,
+        url,
+        membership: Some(membership),
+    })
 }
 
 async fn wait_for_signal() {

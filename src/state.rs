@@ -21,6 +21,8 @@ pub struct AppState {
     pub limits: crate::rate_limit::RateLimits,
     /// Stored deals left out at start because their rows are malformed; `/readyz` names them.
     pub malformed_deals: Vec<MalformedDeal>,
+    /// Who this node is; in cluster mode, its membership.
+    pub cluster: crate::cluster::ClusterState,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: AtomicBool,
 }
@@ -35,6 +37,7 @@ impl AppState {
         metrics: PrometheusHandle,
         limits: crate::rate_limit::RateLimits,
         malformed_deals: Vec<MalformedDeal>,
+        cluster: crate::cluster::ClusterState,
     ) -> Self {
         Self {
             store,
@@ -45,6 +48,7 @@ impl AppState {
             metrics,
             limits,
             malformed_deals,
+            cluster,
             draining: AtomicBool::new(false),
         }
     }

@@ -85,7 +85,12 @@ pub async fn list(
 }
 
 pub async fn get(state: State, id: web::Path<String>) -> Result<web::Json<DealView>, ApiError> {
-    let handle = crate::service::handle_of(&state, path_id(&id, "deal")?)?;
+    // Served from memory on every node (the owner is not asked).
+    let handle = state
+        .engine
+        .registry()
+        .get(path_id(&id, "deal")?)
+        .ok_or_else(|| ApiError::not_found("deal"))?;
     Ok(web::Json(DealView::new(
         &handle.mirror.snapshot(),
         now_ms(),

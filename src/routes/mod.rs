@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod cluster;
 pub mod compat;
 pub mod deals;
 pub mod openapi;
@@ -53,7 +54,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/users/me", "GET").route(web::get().to(users::me)))
                 .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
-                .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document))),
+                .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document)))
+                .service(resource("/cluster", "GET").route(web::get().to(cluster::view))),
         )
         .service(
             web::scope("/topkart")

@@ -12,6 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
+use crate::routes::cluster::ClusterView;
 use crate::routes::orders::{PlaceOrderRequest, StatusChange};
 use crate::routes::users::CreateUser;
 use crate::service::deals::{CreateDeal, UpdateDeal};
@@ -65,11 +66,11 @@ impl Modify for BearerAuth {
         create_user, me, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
         place_order, list_orders, get_order, cancel_order, set_order_status,
-        livez, readyz, metrics, openapi_json,
+        livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
     ),
-    components(schemas(ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health))
+    components(schemas(ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health, ClusterView))
 )]
 pub struct ApiDoc;
 
@@ -191,6 +192,11 @@ fn readyz() {}
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 fn metrics() {}
+
+/// The mode, this node, the live nodes and who owns each deal (admins).
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, body = ClusterView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
+fn cluster() {}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3 document")))]

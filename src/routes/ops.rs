@@ -22,6 +22,15 @@ pub async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
             "the order writer is not running",
         ));
     }
+    if let Some(membership) = &state.cluster.membership {
+        if let Err(error) = membership.ping().await {
+            tracing::warn!(%error, "readiness: Redis does not answer");
+            return Err(ApiError::new(
+                ErrorCode::StoreUnavailable,
+                "Redis does not answer (cluster mode)",
+            ));
+        }
+    }
     if let Err(error) = state.store.ping().await {
         tracing::warn!(error = %crate::telemetry::error_chain(&error), "readiness: store does not answer");
         return Err(ApiError::new(

@@ -18,15 +18,31 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::telemetry::error_chain;
 
+/// 503 `DEAL_UNAVAILABLE`: the deal's owner is unknown or moving (cluster mode).
+pub fn deal_unavailable() -> ApiError {
+    ApiError::new(
+        ErrorCode::DealUnavailable,
+        "the deal has no owner right now; retry shortly",
+    )
+}
+
+/// In cluster mode a deal is served only by its owner. Until ownership (leases and fencing)
+/// lands, no node owns a deal, so nothing that needs an owner is served: never a unit sold on
+/// two nodes at once.
+pub fn require_owner(state: &AppState) -> Result<(), ApiError> {
+    if state.cluster.is_cluster() {
+        return Err(deal_unavailable());
+    }
+    Ok(())
+}
+
 /// The deal's handle on this node, or 404.
 pub fn handle_of(state: &AppState, deal_id: i64) -> Result<DealHandle, ApiError> {
+    require_owner(state)?;
     match state.engine.registry().locate(deal_id) {
         Some(Location::Local(handle)) => Ok(handle),
         // A single node knows only its own deals; cluster mode answers these.
-        Some(Location::Remote(_) | Location::Unavailable) => Err(ApiError::new(
-            ErrorCode::Overloaded,
-            "the deal is not served by this node right now; retry shortly",
-        )),
+        Some(Location::Remote(_) | Location::Unavailable) => Err(deal_unavailable()),
         None => Err(ApiError::not_found("deal")),
     }
 }

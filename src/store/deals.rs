@@ -240,4 +240,12 @@ impl Store {
         let loaded = self.load_deal(deal_id).await?;
         loaded.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
+
+    /// Every deal's fencing epoch, by id (cluster mode's ownership; 0 until a node takes it).
+    pub async fn deal_epochs(&self) -> Result<std::collections::BTreeMap<DealId, i64>, StoreError> {
+        const SQL: &str = "SELECT id, owner_epoch FROM deals ORDER BY id";
+        let rows: Vec<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
+        Ok(rows.into_iter().collect())
+    }
 }

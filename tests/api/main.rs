@@ -7,6 +7,7 @@ mod helpers;
 mod access_log;
 mod burst;
 mod cli;
+mod cluster;
 mod compat;
 mod deals;
 mod edges;

@@ -26,6 +26,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/cluster"),
     ("post", "/topkart/create/users/"),
     ("post", "/topkart/create/update/deals/"),
     ("put", "/topkart/create/update/deals/"),
