@@ -38,6 +38,7 @@ fn record(units: i64) -> DealRecord {
         recurrence: Recurrence::None,
         round: 1,
         rearmed_day: 0,
+        owner_epoch: 0,
         created_at: now,
         updated_at: now,
     }
@@ -90,7 +91,7 @@ impl Journal for NoJournal {
         })
     }
     fn rearm_deal(&self, _: i64, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
-        Box::pin(async { Err(JournalError("unused".into())) })
+        Box::pin(async { Err(JournalError::Failed("unused".into())) })
     }
 }
 
@@ -209,6 +210,7 @@ fn order_writer_commit(c: &mut Criterion) {
                     total_price: 500,
                     idempotency_key: None,
                     created_at: now_ms() + i as i64,
+                    owner_epoch: 0,
                 })
                 .collect();
             group.throughput(Throughput::Elements(batch as u64));

@@ -255,6 +255,7 @@ impl From<PlaceError> for ApiError {
         match error {
             PlaceError::Refused(refusal) => refusal.into(),
             PlaceError::Overloaded => Self::new(ErrorCode::Overloaded, error.to_string()),
+            PlaceError::OwnerChanged => Self::new(ErrorCode::DealUnavailable, error.to_string()),
             PlaceError::StoreFailed | PlaceError::ShuttingDown => Self::new(
                 ErrorCode::StoreUnavailable,
                 format!("{error}; nothing was charged or reserved"),

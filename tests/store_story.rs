@@ -77,6 +77,7 @@ async fn story(backend: Backend) {
             total_price: 7_500,
             idempotency_key: (i == 7).then(|| "key-7".to_owned()),
             created_at: now + i,
+            owner_epoch: 0,
         })
         .collect();
     let journal = StoreJournal(store.clone());

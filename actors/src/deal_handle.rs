@@ -48,6 +48,9 @@ impl DealHandle {
         quantity: i64,
         idempotency_key: Option<String>,
     ) -> Result<(Intake, Outcome), PlaceError> {
+        if self.mirror.is_unowned() {
+            return Err(PlaceError::OwnerChanged);
+        }
         let (reply, outcome) = oneshot::channel();
         let now = self.clock.now_ms();
         match self.mirror.try_claim(quantity, now) {
@@ -62,6 +65,7 @@ impl DealHandle {
                     total_price: crate::deal::order_total(terms.final_price, quantity),
                     idempotency_key,
                     created_at: now,
+                    owner_epoch: terms.owner_epoch,
                 };
                 let pending = PendingOrder {
                     order,

@@ -11,10 +11,17 @@ pub use crate::model::{LoadedDeal, NewOrder, OrderRecord, OrderStatus};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A store failure, with its cause rendered for the log.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("store failure: {0}")]
-pub struct JournalError(pub String);
+/// Why a journal call failed, with its cause rendered for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// The store failed (down, full, refused): nothing of the call was stored.
+    #[error("store failure: {0}")]
+    Failed(String),
+    /// The store holds another fencing epoch for a deal of the batch: another node owns it now.
+    /// Nothing of the batch was stored.
+    #[error("ownership lost of deals {deal_ids:?}")]
+    OwnershipLost { deal_ids: Vec<crate::DealId> },
+}
 
 pub trait Journal: Send + Sync + 'static {
     /// Stores every order of the batch and takes their units off their deals' stored stock, in

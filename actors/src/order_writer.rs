@@ -73,6 +73,8 @@ pub struct WriterStats {
     pub orders_failed: AtomicU64,
     pub orders_refused_queue_full: AtomicU64,
     pub largest_batch: AtomicU64,
+    /// Batches refused by the store's fence (another node owns one of their deals).
+    pub batches_fenced: AtomicU64,
 }
 
 /// What the writer tells a deal about its orders. The deal's actor implements it (`deal/actor.rs`);
@@ -83,6 +85,9 @@ pub trait DealLink: Send + Sync + 'static {
     fn attribute(&self, orders: Vec<ClaimedOrder>);
     /// An order that will not be stored: take its units back, then answer its requester.
     fn return_units(&self, units: ReturnedUnits);
+    /// The store holds another fencing epoch for the deal: another node owns it now. The
+    /// deal stops selling at once.
+    fn ownership_lost(&self);
 }
 
 /// An order waiting for its batch, with where to answer and the deal its units go back to.
@@ -269,6 +274,16 @@ impl OrderWriter {
             // The orders queued behind a failed batch are taken before its requesters hear of
             // the failure: an order placed after that (a retry once the store is back) is not
             // among them, and goes to the store.
+            // A fenced batch is not a store failure: the store answers, another node owns some
+            // of the batch's deals. Their orders fail; the others go back to the queue's head.
+            let (batch, result) = match result {
+                Err(JournalError::OwnershipLost { deal_ids }) => {
+                    writer.fence_out(batch, &deal_ids);
+                    writer.commit_next_batch(ctx);
+                    return;
+                }
+                other => (batch, other),
+            };
             let queued_behind = if result.is_err() {
                 writer.take_queued()
             } else {
@@ -303,6 +318,30 @@ impl OrderWriter {
         );
         self.slow_commits_unlogged = 0;
         self.slow_commit_logged_at = Some(now);
+    }
+
+    /// After a fenced commit: the orders of `lost` deals fail (`OwnerChanged`) and their deals
+    /// stop selling; the rest of the batch goes back to the head of the queue, in order.
+    fn fence_out(&mut self, batch: Vec<PendingOrder>, lost: &[DealId]) {
+        tracing::warn!(deals = ?lost, orders = batch.len(), "batch fenced: another node owns these deals now; nothing was stored");
+        self.stats.batches_fenced.fetch_add(1, Ordering::Relaxed);
+        let mut told = std::collections::HashSet::new();
+        let mut retry = Vec::new();
+        for pending in batch {
+            if lost.contains(&pending.order.deal_id) {
+                if told.insert(pending.order.deal_id) {
+                    pending.deal.ownership_lost();
+                }
+                self.stats.orders_failed.fetch_add(1, Ordering::Relaxed);
+                return_units(pending, PlaceError::OwnerChanged);
+            } else {
+                retry.push(pending);
+            }
+        }
+        let mut queue = self.inbox.lock();
+        for pending in retry.into_iter().rev() {
+            queue.push_front(pending);
+        }
     }
 
     /// Everything queued right now.

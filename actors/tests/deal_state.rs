@@ -27,6 +27,7 @@ fn deal(total_units: i64, limit: Option<i64>) -> DealRecord {
         recurrence: Recurrence::None,
         round: 1,
         rearmed_day: 0,
+        owner_epoch: 0,
         created_at: T0,
         updated_at: T0,
     }

@@ -46,7 +46,7 @@ impl Journal for FakeJournal {
                 gate.acquire().await.expect("gate stays open").forget();
             }
             if fail {
-                return Err(JournalError("injected failure".into()));
+                return Err(JournalError::Failed("injected failure".into()));
             }
             Ok(orders
                 .into_iter()
@@ -57,7 +57,7 @@ impl Journal for FakeJournal {
     }
 
     fn rearm_deal(&self, _: i64, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
-        Box::pin(async { Err(JournalError("not used here".into())) })
+        Box::pin(async { Err(JournalError::Failed("not used here".into())) })
     }
 }
 

@@ -74,6 +74,7 @@ fn deal(starts_at: i64, expires_at: i64, recurrence: Recurrence) -> DealRecord {
         recurrence,
         round: 1,
         rearmed_day: day_of(starts_at),
+        owner_epoch: 0,
         created_at: starts_at,
         updated_at: starts_at,
     }

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// is gone): nothing was changed.
     #[error("deal {deal_id}: {what} would leave its units out of range; nothing was changed")]
     OutOfRange { deal_id: DealId, what: String },
+    /// A batch's fencing epoch is not the store's for one of its deals: another node owns the
+    /// deal now. Nothing was stored.
+    #[error("ownership lost: the store holds another fencing epoch for a deal of the batch")]
+    OwnershipLost { deal_ids: Vec<DealId> },
     /// A stored deal the engine cannot take: the column and what is wrong with it.
     #[error("deal {deal_id}: column {column}: {problem}")]
     Malformed {

@@ -21,7 +21,12 @@ impl Journal for StoreJournal {
             let ids = store
                 .commit_orders(&orders)
                 .await
-                .map_err(|error| JournalError(error_chain(&error)))?;
+                .map_err(|error| match error {
+                    super::error::StoreError::OwnershipLost { deal_ids } => {
+                        JournalError::OwnershipLost { deal_ids }
+                    }
+                    other => JournalError::Failed(error_chain(&other)),
+                })?;
             Ok(ids
                 .into_iter()
                 .zip(orders)
@@ -36,7 +41,7 @@ impl Journal for StoreJournal {
             store
                 .rearm(deal_id, day)
                 .await
-                .map_err(|error| JournalError(error_chain(&error)))
+                .map_err(|error| JournalError::Failed(error_chain(&error)))
         })
     }
 }

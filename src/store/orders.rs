@@ -75,6 +75,14 @@ const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
 /// (`BEGIN`, insert, update, `COMMIT`) each batch made four round trips, each a hand-off between
 /// the writer's thread, the server and back on a busy machine (measured: docs/BENCHMARKS.md).
 /// Ids are taken from the sequence in the `ORDER BY n` order: the batch's order.
+///
+/// The fence (cluster mode, DESIGN.md decision 8): the units' update matches a deal only under
+/// the fencing epoch its orders were sold under (`$12`), takes units only in the deal's current
+/// round, and returns the deals it matched; `topkart_require_owner` aborts the whole statement
+/// (SQLSTATE TK409, nothing stored) unless every one of the batch's `$13` deals matched. The
+/// update takes each deal's row lock, so a new owner's epoch increment either waits for this
+/// commit or, if it came first, makes this one fail: no write of a stale owner lands. It adds
+/// no write: the row is updated anyway.
 const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
          status, idempotency_key, created_at, updated_at) \
@@ -83,10 +91,13 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, n) \
        ORDER BY n RETURNING id), \
      taken AS ( \
-       UPDATE deals SET available_units = deals.available_units - take.quantity \
-       FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) AS take (deal_id, round, quantity) \
-       WHERE deals.id = take.deal_id AND deals.round = take.round) \
-     SELECT id FROM inserted";
+       UPDATE deals SET available_units = CASE WHEN deals.round = take.round \
+         THEN deals.available_units - take.quantity ELSE deals.available_units END \
+       FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[]) AS take (deal_id, round, quantity, epoch) \
+       WHERE deals.id = take.deal_id AND deals.owner_epoch = take.epoch \
+       RETURNING deals.id) \
+     SELECT inserted.id FROM inserted \
+     CROSS JOIN (SELECT topkart_require_owner((SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
 
 /// Renders orders as the JSON rows `SQLITE_COMMIT_*` read.
 fn orders_as_json(orders: &[NewOrder]) -> String {
@@ -123,8 +134,13 @@ impl Store {
     /// order acknowledged and never stored (found by the fault suite's disk-full test).
     pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
         let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
+        // A deal's epoch in this batch: the lowest its orders carry (orders sold under an older
+        // epoch make the whole deal's part of the batch fail the fence, as they must).
+        let mut epochs: HashMap<DealId, i64> = HashMap::new();
         for order in orders {
             *units.entry((order.deal_id, order.round)).or_default() += order.quantity;
+            let epoch = epochs.entry(order.deal_id).or_insert(order.owner_epoch);
+            *epoch = (*epoch).min(order.owner_epoch);
         }
         // One statement takes the units off every deal of the batch (a burst spread over a
         // thousand deals would otherwise cost a thousand round trips per commit).
@@ -178,8 +194,22 @@ impl Store {
                     .bind(&deal_ids)
                     .bind(&rounds)
                     .bind(&quantities)
+                    .bind(
+                        deal_ids
+                            .iter()
+                            .map(|deal_id| epochs[deal_id])
+                            .collect::<Vec<i64>>(),
+                    )
+                    .bind(epochs.len() as i64)
                     .fetch_all(&mut *conn)
                     .await;
+                if let Err(sqlx::Error::Database(error)) = &committed {
+                    if error.code().as_deref() == Some("TK409") {
+                        // The connection is sound (the statement rolled back on its own).
+                        drop(conn);
+                        return Err(fenced_deals(pool, &epochs).await);
+                    }
+                }
                 if committed.is_err() {
                     conn.close_on_drop();
                 }
@@ -331,3 +361,24 @@ macro_rules! const_format_concat {
     }};
 }
 use const_format_concat;
+
+/// Which of a fenced batch's deals the store holds under another epoch than the batch's
+/// (Postgres: cluster mode runs on Postgres only).
+async fn fenced_deals(pool: &sqlx::PgPool, epochs: &HashMap<DealId, i64>) -> StoreError {
+    const SQL: &str = "SELECT id, owner_epoch FROM deals WHERE id = ANY($1)";
+    let ids: Vec<i64> = epochs.keys().copied().collect();
+    let stored: Result<Vec<(i64, i64)>, sqlx::Error> =
+        sqlx::query_as(SQL).bind(&ids).fetch_all(pool).await;
+    match stored {
+        Ok(stored) => {
+            let mut deal_ids: Vec<DealId> = stored
+                .into_iter()
+                .filter(|(id, epoch)| epochs.get(id) != Some(epoch))
+                .map(|(id, _)| id)
+                .collect();
+            deal_ids.sort_unstable();
+            StoreError::OwnershipLost { deal_ids }
+        }
+        Err(error) => StoreError::Database(error),
+    }
+}

@@ -83,6 +83,7 @@ pub(super) struct DealRow {
     pub recurrence: String,
     pub round: i64,
     pub rearmed_day: i64,
+    pub owner_epoch: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -109,6 +110,7 @@ impl DealRow {
             recurrence,
             round: self.round,
             rearmed_day: self.rearmed_day,
+            owner_epoch: self.owner_epoch,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -2,6 +2,7 @@
 //! on Postgres (`on_both_stores!`), each with a fresh store of its own.
 
 mod engine_process;
+mod fence;
 mod helpers;
 
 mod access_log;

@@ -20,7 +20,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::message::{
-    Amend, Attribute, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed, Snapshot,
+    Amend, Attribute, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed,
+    Snapshot,
 };
 use super::state::DealState;
 use crate::clock::{Clock, DAY_MS, day_of, next_midnight};
@@ -43,6 +44,10 @@ impl DealLink for ActorLink {
 
     fn return_units(&self, units: ReturnedUnits) {
         self.0.do_send(ReturnUnits(units));
+    }
+
+    fn ownership_lost(&self) {
+        self.0.do_send(LoseOwnership);
     }
 }
 
@@ -67,6 +72,9 @@ pub struct DealActor {
     mailbox_capacity: usize,
     /// Whether the mirror's ledger is lent to the HTTP workers right now.
     lent: bool,
+    /// False once the store showed another node's fencing epoch for the deal: from then on
+    /// every order is refused (`OwnerChanged`) and nothing is lent.
+    owned: bool,
     /// Orders of a limited deal waiting for the writer's report on claimed units (see
     /// `DealState::awaits_attribution`); at most `mailbox_capacity`.
     parked: VecDeque<PlaceOrder>,
@@ -88,6 +96,7 @@ impl DealActor {
             journal,
             clock,
             link: None,
+            owned: true,
             mailbox_capacity,
             lent: false,
             parked: VecDeque::new(),
@@ -116,7 +125,7 @@ impl DealActor {
         debug_assert!(!self.lent, "publish with the loan outstanding");
         // Past the window nothing may be claimed: the loan ends with it (see `schedule_expiry`).
         let window_open = self.clock.now_ms() < self.state.record().expires_at;
-        if self.state.lendable() && window_open {
+        if self.owned && self.state.lendable() && window_open {
             self.mirror.lend(self.state.available_units());
             self.lent = true;
         } else {
@@ -142,6 +151,10 @@ impl DealActor {
 
     /// Reserves through the state (the loan recalled) and hands the order to the writer.
     fn place(&mut self, msg: PlaceOrder, ctx: &mut Context<Self>) {
+        if !self.owned {
+            let _ = msg.reply.send(Err(PlaceError::OwnerChanged));
+            return;
+        }
         self.recall();
         if self.state.awaits_attribution() {
             if self.parked.len() >= self.mailbox_capacity {
@@ -170,6 +183,7 @@ impl DealActor {
             total_price: reservation.total_price,
             idempotency_key: msg.idempotency_key,
             created_at: now,
+            owner_epoch: self.state.record().owner_epoch,
         };
         let deal = self.link.get_or_insert_with(|| link(ctx.address())).clone();
         let pending = PendingOrder {
@@ -397,6 +411,25 @@ impl Handler<Snapshot> for DealActor {
     fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
         self.absorb_claims();
         MessageResult(self.state.record().clone())
+    }
+}
+
+impl Handler<LoseOwnership> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, _: LoseOwnership, _: &mut Self::Context) {
+        self.recall();
+        self.owned = false;
+        self.mirror.set_unowned();
+        self.publish_units();
+        // Orders parked for attribution will not be sold here either.
+        for order in self.parked.drain(..) {
+            let _ = order.reply.send(Err(PlaceError::OwnerChanged));
+        }
+        tracing::warn!(
+            deal_id = self.state.id(),
+            "ownership lost: another node's epoch is in the store; this node stops selling the deal"
+        );
     }
 }
 

@@ -74,6 +74,12 @@ pub struct SetClosed {
 #[rtype(result = "DealRecord")]
 pub struct Snapshot;
 
+/// The store holds another fencing epoch for the deal: another node owns it. The deal stops
+/// selling at once (every order is refused with `OwnerChanged`) and lends nothing.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct LoseOwnership;
+
 /// Replace the deal's state with the deal as stored (the store is the truth): after a change
 /// that reached the store but not the actor, or whose undo failed. Answers the drift between
 /// the stored available units and those derived from the orders.

@@ -7,7 +7,8 @@ mod state;
 
 pub use actor::{DealActor, link};
 pub use message::{
-    Amend, Attribute, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed, Snapshot,
+    Amend, Attribute, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed,
+    Snapshot,
 };
 pub use state::{DealState, Reservation, order_total};
 

@@ -25,6 +25,9 @@ pub struct DealMirror {
     closed: AtomicBool,
     /// Set while a daily re-arm is being persisted; orders wait for the new round.
     rearming: AtomicBool,
+    /// Set once the deal's ownership was lost to another node (cluster mode): nothing is sold
+    /// here any more.
+    unowned: AtomicBool,
     /// The window, copied out of `published` so the fast path takes no lock.
     starts_at: AtomicI64,
     expires_at: AtomicI64,
@@ -60,6 +63,7 @@ impl DealMirror {
             ledger: UnitsLedger::new(record.available_units),
             closed: AtomicBool::new(record.closed),
             rearming: AtomicBool::new(false),
+            unowned: AtomicBool::new(false),
             starts_at: AtomicI64::new(record.starts_at),
             expires_at: AtomicI64::new(record.expires_at),
             published: RwLock::new(Published {
@@ -152,6 +156,16 @@ impl DealMirror {
         self.published
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The deal was lost to another node (actor only).
+    pub fn set_unowned(&self) {
+        self.unowned.store(true, Ordering::Release);
+    }
+
+    /// Whether another node owns the deal now.
+    pub fn is_unowned(&self) -> bool {
+        self.unowned.load(Ordering::Acquire)
     }
 
     pub fn set_rearming(&self, rearming: bool) {

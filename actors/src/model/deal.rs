@@ -49,6 +49,10 @@ pub struct DealRecord {
     /// The day number (days since 1970, UTC) of the last re-arm; the re-arm is keyed by it so
     /// it happens at most once per date, across restarts and nodes.
     pub rearmed_day: i64,
+    /// The fencing epoch this node holds the deal under (cluster mode: taking ownership
+    /// increments it in the store; every batch commits only while the store still has it).
+    /// 0 on a single node, where nobody takes the deal over.
+    pub owner_epoch: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

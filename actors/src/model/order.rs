@@ -61,6 +61,9 @@ pub struct NewOrder {
     pub total_price: i64,
     pub idempotency_key: Option<String>,
     pub created_at: Millis,
+    /// The deal's fencing epoch the order was sold under: its batch commits only if the store
+    /// still holds this epoch for the deal (else `JournalError::OwnershipLost`).
+    pub owner_epoch: i64,
 }
 
 /// An order as stored.

@@ -42,6 +42,9 @@ pub enum PlaceError {
     /// The batch holding this order could not be committed; its units went back to the deal.
     #[error("the order could not be stored")]
     StoreFailed,
+    /// Another node took the deal over (its fencing epoch moved on): nothing was stored.
+    #[error("the deal moved to another node; nothing was stored")]
+    OwnerChanged,
     /// The engine stopped before the order was decided.
     #[error("the engine is shutting down")]
     ShuttingDown,

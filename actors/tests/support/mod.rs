@@ -20,6 +20,7 @@ pub fn open_deal(units: i64) -> DealRecord {
         recurrence: Recurrence::None,
         round: 1,
         rearmed_day: 0,
+        owner_epoch: 0,
         created_at: now,
         updated_at: now,
     }
