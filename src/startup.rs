@@ -147,6 +147,15 @@ impl Application {
             loaded_deals.malformed,
             cluster,
         ));
+        if let (Some(ownership), Some(membership)) =
+            (&state.cluster.ownership, &state.cluster.membership)
+        {
+            crate::service::cluster::spawn_rounds(
+                state.clone(),
+                ownership.clone(),
+                membership.clone(),
+            );
+        }
         let server = {
             let state = state.clone();
             let body_limit = settings.body_limit_bytes;
@@ -226,6 +235,9 @@ impl Application {
         // Every in-flight request waited for its order's commit, so this is normally instant;
         // it also covers orders whose requester went away.
         self.state.engine.drain().await;
+        if let Some(ownership) = &self.state.cluster.ownership {
+            crate::service::cluster::hand_over_all(&self.state, ownership).await;
+        }
         if let Some(membership) = &self.state.cluster.membership {
             membership.leave().await;
         }
@@ -262,6 +274,7 @@ async fn join_cluster(
     let redis = crate::cluster::connect(redis_url, ttl)
         .await
         .map_err(unreachable)?;
+    let redis_clone = redis.clone();
     let membership = crate::cluster::Membership::new(
         redis,
         settings.cluster.cluster.clone(),
@@ -271,11 +284,18 @@ async fn join_cluster(
     );
     membership.beat().await.map_err(unreachable)?;
     membership.spawn_heartbeat();
+    let ownership = crate::cluster::Ownership::new(
+        redis_clone,
+        settings.cluster.cluster.clone(),
+        node_id.clone(),
+        ttl,
+    );
     tracing::info!(node = %node_id, %url, cluster = %settings.cluster.cluster, "joined the cluster");
     Ok(crate::cluster::ClusterState {
         node_id,
         url,
         membership: Some(membership),
+        ownership: Some(ownership),
     })
 }
 

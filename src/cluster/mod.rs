@@ -2,13 +2,14 @@
 //! (DESIGN.md decision 8, API.md "Cluster mode").
 //!
 //! What stands today: the settings and their checks at start, membership (each node's
-//! heartbeat in Redis, the live nodes as every node sees them), `X-Topkart-Node` on every
-//! answer, `GET /api/v1/cluster`, and Redis in `/readyz`. Deal ownership (Redis leases with a
-//! Postgres fencing epoch), placement and forwarding are the next step; until they land, a node
-//! in cluster mode owns no deal, so every request that needs a deal's owner answers 503
-//! `DEAL_UNAVAILABLE` — it never sells a unit that another node might sell too.
+//! heartbeat in Redis), deal ownership (rendezvous placement, Redis leases, the Postgres
+//! fencing epoch, hand-off on shutdown: `ownership.rs`), the writer's fence, `X-Topkart-Node`
+//! on every answer, `GET /api/v1/cluster`, and Redis in `/readyz`. Not yet: forwarding to a
+//! deal's owner — a request for a deal this node does not sell answers 503 `DEAL_UNAVAILABLE`
+//! with `Retry-After` — and a mirror of other nodes' deals kept current through Redis.
 
 pub mod membership;
+pub mod ownership;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use clap::Args;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use membership::{Membership, NodeView};
+pub use ownership::Ownership;
 
 /// Cluster mode's settings (`REDIS_URL` unset: a single node).
 #[derive(Debug, Clone, Args)]
@@ -78,6 +80,8 @@ pub struct ClusterState {
     pub url: String,
     /// `None` on a single node.
     pub membership: Option<Arc<Membership>>,
+    /// Which deals this node sells; `None` on a single node (it sells every deal).
+    pub ownership: Option<Arc<Ownership>>,
 }
 
 impl ClusterState {
@@ -86,6 +90,7 @@ impl ClusterState {
             node_id,
             url,
             membership: None,
+            ownership: None,
         }
     }
 

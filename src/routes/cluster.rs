@@ -87,19 +87,44 @@ pub async fn view(state: State, _: Admin) -> Result<web::Json<ClusterView>, ApiE
                     "Redis does not answer; retry shortly",
                 )
             })?;
+            let deal_ids: Vec<i64> = epochs.keys().copied().collect();
+            let owners = match &state.cluster.ownership {
+                Some(ownership) => ownership.owners(&deal_ids).await.map_err(|error| {
+                    tracing::warn!(%error, "cluster view: Redis does not answer");
+                    ApiError::new(
+                        ErrorCode::StoreUnavailable,
+                        "Redis does not answer; retry shortly",
+                    )
+                })?,
+                None => vec![(None, None); deal_ids.len()],
+            };
+            let deals: Vec<DealOwner> = deal_ids
+                .iter()
+                .zip(owners)
+                .map(|(&deal_id, (owner, lease_ms_left))| DealOwner {
+                    deal_id,
+                    owner,
+                    epoch: epochs[&deal_id],
+                    lease_ms_left,
+                })
+                .collect();
+            let nodes = nodes
+                .into_iter()
+                .map(|node| {
+                    let owned = deals
+                        .iter()
+                        .filter(|deal| deal.owner.as_deref() == Some(node.id.as_str()))
+                        .count() as u64;
+                    ClusterNode {
+                        deals_owned: owned,
+                        ..ClusterNode::from(node)
+                    }
+                })
+                .collect();
             ClusterView {
                 mode: "cluster",
-                nodes: nodes.into_iter().map(ClusterNode::from).collect(),
-                // No deal has an owner until deal ownership lands (see `cluster`).
-                deals: epochs
-                    .iter()
-                    .map(|(&deal_id, &epoch)| DealOwner {
-                        deal_id,
-                        owner: None,
-                        epoch,
-                        lease_ms_left: None,
-                    })
-                    .collect(),
+                nodes,
+                deals,
                 node_id,
             }
         }

@@ -7,6 +7,7 @@
 //! ([`reload_deal`]) and the event is logged with its cause, so memory and store never part
 //! silently.
 
+pub mod cluster;
 pub mod deals;
 pub mod orders;
 
@@ -26,19 +27,19 @@ pub fn deal_unavailable() -> ApiError {
     )
 }
 
-/// In cluster mode a deal is served only by its owner. Until ownership (leases and fencing)
-/// lands, no node owns a deal, so nothing that needs an owner is served: never a unit sold on
-/// two nodes at once.
-pub fn require_owner(state: &AppState) -> Result<(), ApiError> {
-    if state.cluster.is_cluster() {
-        return Err(deal_unavailable());
+/// In cluster mode a deal is served only by the node that holds its lease, and only until the
+/// lease's deadline minus a margin; any other node answers `DEAL_UNAVAILABLE` (forwarding to
+/// the owner is the next step). A single node sells every deal.
+pub fn require_owner(state: &AppState, deal_id: i64) -> Result<(), ApiError> {
+    match &state.cluster.ownership {
+        Some(ownership) if ownership.selling(deal_id).is_none() => Err(deal_unavailable()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The deal's handle on this node, or 404.
 pub fn handle_of(state: &AppState, deal_id: i64) -> Result<DealHandle, ApiError> {
-    require_owner(state)?;
+    require_owner(state, deal_id)?;
     match state.engine.registry().locate(deal_id) {
         Some(Location::Local(handle)) => Ok(handle),
         // A single node knows only its own deals; cluster mode answers these.

@@ -101,7 +101,7 @@ async fn reserve_and_store(
     quantity: i64,
     key: Option<String>,
 ) -> Result<OrderRecord, ApiError> {
-    super::require_owner(state)?;
+    super::require_owner(state, deal_id)?;
     // Synchronous under the registry's shard lock: refused from the mirror, claimed, or handed
     // to the deal's actor; only the wait for the commit happens outside.
     let entered = state.engine.registry().with(deal_id, |handle| {

@@ -241,6 +241,16 @@ impl Store {
         loaded.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
+    /// Takes the deal over (cluster mode): its fencing epoch moves on, so no batch of an
+    /// earlier owner can commit any more (the writer's fence). Returns the new epoch.
+    pub async fn take_deal(&self, deal_id: DealId) -> Result<i64, StoreError> {
+        const SQL: &str =
+            "UPDATE deals SET owner_epoch = owner_epoch + 1 WHERE id = $1 RETURNING owner_epoch";
+        let epoch: i64 =
+            on_pool!(self, pool => sqlx::query_scalar(SQL).bind(deal_id).fetch_one(pool).await)?;
+        Ok(epoch)
+    }
+
     /// Every deal's fencing epoch, by id (cluster mode's ownership; 0 until a node takes it).
     pub async fn deal_epochs(&self) -> Result<std::collections::BTreeMap<DealId, i64>, StoreError> {
         const SQL: &str = "SELECT id, owner_epoch FROM deals ORDER BY id";

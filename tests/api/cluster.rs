@@ -12,6 +12,7 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::engine_process::{EngineProcess, admin_token, scenario};
+use crate::helpers::rfc3339;
 use crate::helpers::{Backend, TestStore, assert_error, spawn_app};
 
 /// The Redis the tests use (`TOPKART_TEST_REDIS_URL`, default the local server).
@@ -173,22 +174,6 @@ async fn nodes_see_each_other_and_leave() {
     let (status, ready) = n1.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "{ready}");
 
-    // Until deal ownership lands, no node owns a deal: an order is refused, never sold twice.
-    let (deal_id, tokens) = scenario(&n1, 5, 1).await;
-    let (status, refused) = n2
-        .call(
-            "POST",
-            "/api/v1/orders",
-            Some(&tokens[0]),
-            Some(json!({"deal_id": deal_id})),
-        )
-        .await;
-    assert_eq!(
-        (status, &refused["code"]),
-        (StatusCode::SERVICE_UNAVAILABLE, &json!("DEAL_UNAVAILABLE")),
-        "{refused}"
-    );
-
     n3.child.kill().expect("SIGKILL");
     let _ = n3.child.wait();
     let took = await_nodes(
@@ -248,4 +233,198 @@ async fn a_single_node_shows_itself_as_the_cluster() {
         "FORBIDDEN",
     );
     app.finish().await;
+}
+
+/// Each deal's owner and epoch as `node` sees them, once every deal has one (bounded poll).
+async fn owners(
+    node: &EngineProcess,
+    admin: &str,
+    deals: usize,
+    bound: Duration,
+) -> Vec<(i64, String, i64)> {
+    let started = Instant::now();
+    loop {
+        let (status, view) = node.call("GET", "/api/v1/cluster", Some(admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        let owned: Vec<(i64, String, i64)> = view["deals"]
+            .as_array()
+            .expect("deals")
+            .iter()
+            .filter_map(|deal| {
+                Some((
+                    deal["deal_id"].as_i64()?,
+                    deal["owner"].as_str()?.to_owned(),
+                    deal["epoch"].as_i64()?,
+                ))
+            })
+            .collect();
+        if owned.len() == deals {
+            return owned;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "after {bound:?} only {} of {deals} deals have an owner: {view}",
+            owned.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Deals spread over three nodes; each is sold by its owner only (the answer names it), the
+/// others refuse with DEAL_UNAVAILABLE; SIGKILL an owner and its deals move to the others within
+/// the TTL (1 s) and a bit, under a higher epoch, and sell on.
+#[actix_web::test]
+async fn deals_spread_over_the_nodes_and_move_when_their_owner_dies() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = cluster_name();
+    let mut nodes = vec![
+        node(&store, &cluster, "n1"),
+        node(&store, &cluster, "n2"),
+        node(&store, &cluster, "n3"),
+    ];
+    let admin = admin_token(&nodes[0]).await;
+    await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        Duration::from_secs(5),
+    )
+    .await;
+    let (_, tokens) = scenario(&nodes[0], 5, 2).await;
+    for i in 0..11 {
+        let deal = json!({"product_name": format!("Deal {i}"), "actual_price": "20.00", "final_price": "10.00",
+            "total_units": 5, "expires_at": rfc3339(actors::clock::now_ms() + 3_600_000)});
+        let (status, body) = nodes[0]
+            .call("POST", "/api/v1/deals", Some(&admin), Some(deal))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let owned = owners(&nodes[0], &admin, 12, Duration::from_secs(5)).await;
+    for id in ["n1", "n2", "n3"] {
+        assert!(
+            owned.iter().any(|(_, owner, _)| owner == id),
+            "{id} owns no deal: {owned:?}"
+        );
+    }
+    let index = |id: &str| {
+        ["n1", "n2", "n3"]
+            .iter()
+            .position(|n| *n == id)
+            .expect("a node")
+    };
+    for (deal_id, owner, _) in &owned {
+        let (status, body, answered_by) =
+            order_retrying(&nodes[index(owner)], &tokens[0], *deal_id).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "deal {deal_id} via its owner {owner}: {body}"
+        );
+        assert_eq!(answered_by.as_deref(), Some(owner.as_str()));
+        let other = &nodes[(index(owner) + 1) % 3];
+        let refused = other
+            .call(
+                "POST",
+                "/api/v1/orders",
+                Some(&tokens[1]),
+                Some(json!({"deal_id": deal_id})),
+            )
+            .await;
+        assert_error(
+            &refused,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DEAL_UNAVAILABLE",
+        );
+    }
+
+    // SIGKILL n3: its deals move to n1 and n2 under a higher epoch, and sell there.
+    let lost: Vec<(i64, i64)> = owned
+        .iter()
+        .filter(|(_, owner, _)| owner == "n3")
+        .map(|(id, _, epoch)| (*id, *epoch))
+        .collect();
+    nodes[2].child.kill().expect("SIGKILL");
+    let _ = nodes[2].child.wait();
+    let started = Instant::now();
+    let moved = loop {
+        let now = owners(&nodes[0], &admin, 12, Duration::from_secs(3)).await;
+        // Moved: another node holds the lease and has taken the epoch on.
+        if lost.iter().all(|(id, old_epoch)| {
+            now.iter()
+                .any(|(deal, owner, epoch)| deal == id && owner != "n3" && epoch > old_epoch)
+        }) {
+            break now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1_000 + 1_000),
+            "n3's deals did not move within the TTL + 1 s: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    eprintln!(
+        "n3's {} deals moved after {:?}",
+        lost.len(),
+        started.elapsed()
+    );
+    for (deal_id, old_epoch) in &lost {
+        let (_, owner, epoch) = moved
+            .iter()
+            .find(|(id, _, _)| id == deal_id)
+            .expect("moved");
+        assert!(
+            epoch > old_epoch,
+            "deal {deal_id}: epoch {epoch} after {old_epoch}"
+        );
+        let (status, body, _) = order_retrying(&nodes[index(owner)], &tokens[1], *deal_id).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "deal {deal_id} sells on at {owner}: {body}"
+        );
+    }
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    for (deal_id, _, _) in &moved {
+        let stock = db
+            .stock_check(*deal_id)
+            .await
+            .expect("store")
+            .expect("deal");
+        assert!(stock.conserved(), "deal {deal_id}: {stock:?}");
+    }
+    db.close().await;
+    drop(nodes);
+    drop_keys(&cluster).await;
+    store.remove().await;
+}
+
+/// An order at `node`, retried while it answers 503 (as `Retry-After` tells a client; bounded
+/// by 1 s): a node that just took a deal over sells it once it has reloaded it from the store.
+/// The status, the body and the node named by `X-Topkart-Node`.
+async fn order_retrying(
+    node: &EngineProcess,
+    token: &str,
+    deal_id: i64,
+) -> (StatusCode, Value, Option<String>) {
+    let retry_until = Instant::now() + Duration::from_secs(1);
+    loop {
+        let mut response = node
+            .client
+            .post(format!("{}/api/v1/orders", node.base))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .send_json(&json!({"deal_id": deal_id}))
+            .await
+            .expect("answered");
+        let body: Value = response.json().await.unwrap_or_default();
+        let answered_by = response
+            .headers()
+            .get("X-Topkart-Node")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > retry_until {
+            return (response.status(), body, answered_by);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -420,7 +420,7 @@ impl Handler<LoseOwnership> for DealActor {
     fn handle(&mut self, _: LoseOwnership, _: &mut Self::Context) {
         self.recall();
         self.owned = false;
-        self.mirror.set_unowned();
+        self.mirror.set_unowned(true);
         self.publish_units();
         // Orders parked for attribution will not be sold here either.
         for order in self.parked.drain(..) {
@@ -441,6 +441,10 @@ impl Handler<Reload> for DealActor {
         let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
         assert_eq!(state.id(), self.state.id(), "a deal reloads only itself");
         self.state = state;
+        // The stored deal is the truth, its epoch included: the node sells it again (cluster
+        // mode reloads a deal when it takes it over).
+        self.owned = true;
+        self.mirror.set_unowned(false);
         self.publish();
         self.schedule_expiry(ctx);
         self.serve_parked(ctx);

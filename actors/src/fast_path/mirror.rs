@@ -158,9 +158,9 @@ impl DealMirror {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The deal was lost to another node (actor only).
-    pub fn set_unowned(&self) {
-        self.unowned.store(true, Ordering::Release);
+    /// The deal was lost to another node, or taken (back) over (actor only).
+    pub fn set_unowned(&self, unowned: bool) {
+        self.unowned.store(unowned, Ordering::Release);
     }
 
     /// Whether another node owns the deal now.
