@@ -184,6 +184,16 @@ impl Membership {
         }
     }
 
+    /// A node's base URL, if it is known.
+    pub async fn url_of(&self, node_id: &str) -> Result<Option<String>, redis::RedisError> {
+        let mut redis = self.redis.clone();
+        redis::cmd("HGET")
+            .arg(self.urls_key())
+            .arg(node_id)
+            .query_async(&mut redis)
+            .await
+    }
+
     /// Redis answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut redis = self.redis.clone();

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cluster;
 pub mod compat;
 pub mod deals;
+pub mod forward;
 pub mod openapi;
 pub mod ops;
 pub mod orders;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::json::JsonBody;
+use crate::routes::forward;
 use crate::routes::request::{PageQuery, PageRequest, path_id};
 use crate::service::orders::{change_status, order_for, place_order};
 use crate::state::State;
@@ -62,6 +63,10 @@ pub async fn place(
     JsonBody(input): JsonBody<PlaceOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, input.deal_id).await? {
+        let body = serde_json::json!({"deal_id": input.deal_id, "quantity": input.quantity});
+        return Ok(forward::forward(&owner, &req, body).await);
+    }
     let order = place_order(&state, caller, input.deal_id, input.quantity, key).await?;
     Ok(HttpResponse::Created().json(OrderView::from(&order)))
 }

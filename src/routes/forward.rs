@@ -1,0 +1,108 @@
+//! Forwarding (cluster mode): a request about a deal owned by another node is sent on to the
+//! owner, and the owner's answer — status, body, `X-Topkart-Node`, `Retry-After` — goes back
+//! as it is. The caller's identity travels as it came: the owner verifies the same token
+//! against the same secret (every node has it), so no internal path and no trust in the
+//! forwarding node is needed. One hop at most: a forwarded request carries
+//! `X-Topkart-Forwarded`, and a node that is not the owner either answers 503
+//! `DEAL_UNAVAILABLE` instead of forwarding again. An owner that does not answer is a 503 too;
+//! the order may still have been stored there, which an `Idempotency-Key` makes safe to retry.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+use crate::service::deal_unavailable;
+use crate::state::AppState;
+
+/// Marks a request that was forwarded once already.
+pub const FORWARDED: &str = "X-Topkart-Forwarded";
+/// How long the owner gets to answer a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Headers of the owner's answer that the caller must see.
+const ANSWER_HEADERS: [&str; 3] = ["X-Topkart-Node", "Retry-After", "Content-Type"];
+
+thread_local! {
+    /// awc's client is not `Send`: one per HTTP worker, its connections kept alive.
+    static CLIENT: awc::Client = awc::Client::builder()
+        .timeout(FORWARD_TIMEOUT)
+        .connector(awc::Connector::new().limit(256))
+        .finish();
+}
+
+/// Where to send a request about `deal_id`: the owner's base URL when another node owns it and
+/// this request has not been forwarded already; `None` when this node decides (it owns the
+/// deal, or it is a single node). `Err`: nobody can take it now.
+pub async fn owner_elsewhere(
+    state: &AppState,
+    req: &HttpRequest,
+    deal_id: i64,
+) -> Result<Option<String>, ApiError> {
+    let (Some(ownership), Some(membership)) = (&state.cluster.ownership, &state.cluster.membership)
+    else {
+        return Ok(None);
+    };
+    if ownership.selling(deal_id).is_some() {
+        return Ok(None);
+    }
+    if req.headers().contains_key(FORWARDED) {
+        return Err(deal_unavailable());
+    }
+    let owner = ownership
+        .owners(&[deal_id])
+        .await
+        .ok()
+        .and_then(|mut owners| owners.pop())
+        .and_then(|(owner, _)| owner);
+    let Some(owner) = owner.filter(|owner| *owner != state.cluster.node_id) else {
+        return Err(deal_unavailable());
+    };
+    match membership.url_of(&owner).await {
+        Ok(Some(url)) => Ok(Some(url)),
+        _ => Err(deal_unavailable()),
+    }
+}
+
+/// Sends `req` (with `body` as its JSON) to the same path at `owner_url` and answers with the
+/// owner's answer.
+pub async fn forward(owner_url: &str, req: &HttpRequest, body: serde_json::Value) -> HttpResponse {
+    metrics::counter!("topkart_cluster_forwards_total").increment(1);
+    let url = format!(
+        "{owner_url}{}",
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    let request = CLIENT.with(|client| {
+        let mut request = client
+            .request(req.method().clone(), url)
+            .insert_header((FORWARDED, "1"));
+        for name in ["Authorization", "Idempotency-Key"] {
+            if let Some(value) = req.headers().get(name) {
+                request = request.insert_header((name, value.clone()));
+            }
+        }
+        request
+    });
+    let mut answer = match request.send_json(&body).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(%error, owner = owner_url, "forward to the deal's owner failed");
+            return actix_web::ResponseError::error_response(&deal_unavailable());
+        }
+    };
+    let bytes = match answer.body().limit(1 << 20).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, owner = owner_url, "the owner's answer could not be read");
+            return actix_web::ResponseError::error_response(&deal_unavailable());
+        }
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = HttpResponse::build(status);
+    for name in ANSWER_HEADERS {
+        if let Some(value) = answer.headers().get(name) {
+            response.insert_header((name, value.clone()));
+        }
+    }
+    response.body(bytes)
+}
