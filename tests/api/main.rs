@@ -17,6 +17,7 @@ mod loadtest;
 mod openapi;
 mod orders;
 mod overflow;
+mod ownership;
 mod process;
 mod security;
 mod undo;
