@@ -78,6 +78,10 @@ pub async fn metrics(state: State) -> HttpResponse {
         stats.orders_refused_queue_full.load(Ordering::Relaxed),
     );
     gauge(
+        "topkart_writer_batches_fenced",
+        stats.batches_fenced.load(Ordering::Relaxed),
+    );
+    gauge(
         "topkart_writer_largest_batch",
         stats.largest_batch.load(Ordering::Relaxed),
     );

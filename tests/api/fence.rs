@@ -2,16 +2,22 @@
 //! fencing epoch its deal's orders were sold under. When another node takes a deal over (here:
 //! its epoch incremented in the store, as a new owner does), this node's next batch for it
 //! stores nothing, its orders answer 503 `DEAL_UNAVAILABLE`, the node stops selling the deal at
-//! once, and orders of other deals in the same batch are stored all the same. Postgres only:
-//! cluster mode runs on Postgres.
+//! once, and orders of other deals in the same batch are stored all the same; and a paused
+//! owner woken after its deal moved is fenced out. Postgres only: cluster mode runs on Postgres.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::helpers::{Backend, assert_error, spawn, spawn_app};
+use serde_json::Value;
+
+use crate::cluster::{await_nodes, cluster_name, drop_keys, node};
+use crate::engine_process::{EngineProcess, admin_token, scenario};
+use crate::helpers::{Backend, TestStore, assert_error, spawn, spawn_app};
+use crate::ownership::{order_retrying, owners};
 
 #[actix_web::test]
 async fn a_batch_under_a_stale_epoch_stores_nothing_and_the_deal_stops_selling() {
@@ -116,4 +122,201 @@ async fn a_batch_under_a_stale_epoch_stores_nothing_and_the_deal_stops_selling()
     assert!(lost_stock.conserved() && kept_stock.conserved());
     drop(conn);
     app.finish().await;
+}
+
+/// The value of a metric in a node's `/metrics`.
+async fn metric(node: &EngineProcess, name: &str) -> f64 {
+    let mut response = node
+        .client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .expect("metrics");
+    let text = String::from_utf8(response.body().await.expect("body").to_vec()).expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// SIGSTOP the owner of a deal under load for 3× the TTL: another node takes the deal over
+/// within the TTL and a second, under a higher epoch, and sells it; SIGCONT: the old owner's
+/// pending batch is refused by the fence (counted on its /metrics), its orders answer 503, and
+/// every 201 anyone got is a stored order; the store conserves the units.
+#[actix_web::test]
+async fn a_paused_owner_is_fenced_out_when_it_wakes() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = cluster_name();
+    let nodes = vec![
+        node(&store, &cluster, "n1"),
+        node(&store, &cluster, "n2"),
+        node(&store, &cluster, "n3"),
+    ];
+    let admin = admin_token(&nodes[0]).await;
+    await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        Duration::from_secs(5),
+    )
+    .await;
+    let (deal_id, tokens) = scenario(&nodes[0], 100_000, 64).await;
+    let owned = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
+    let (owner, old_epoch) = (owned[0].1.clone(), owned[0].2);
+    let index = ["n1", "n2", "n3"]
+        .iter()
+        .position(|n| *n == owner)
+        .expect("a node");
+    let paused = &nodes[index];
+    let other = &nodes[(index + 1) % 3];
+    order_retrying(paused, &tokens[0], deal_id).await;
+
+    // 64 buyers order from the owner, each again as soon as answered, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut buyers = Vec::new();
+    for token in tokens.iter().cloned() {
+        let (client, url, stop) = (
+            paused.client.clone(),
+            format!("{}/api/v1/orders", paused.base),
+            stop.clone(),
+        );
+        buyers.push(crate::helpers::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut response) = client
+                    .post(url.clone())
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .send_json(&json!({"deal_id": deal_id}))
+                    .await
+                else {
+                    break;
+                };
+                let body: Value = response.json().await.unwrap_or_default();
+                answers.push((response.status(), body));
+            }
+            answers
+        }));
+    }
+    // Hold the deal's row so that the owner's commit waits in the store while its buyers keep
+    // ordering: at the pause its writer has a batch queued, not yet sent.
+    let mut lock = sqlx::PgConnection::connect(&store.url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut lock)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT 1 FROM deals WHERE id = $1 FOR UPDATE")
+        .bind(deal_id)
+        .execute(&mut lock)
+        .await
+        .expect("row held");
+    let mut watch = sqlx::PgConnection::connect(&store.url)
+        .await
+        .expect("connect");
+    let waiting_since = Instant::now();
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .expect("activity");
+        if waiting >= 1 {
+            break;
+        }
+        assert!(
+            waiting_since.elapsed() < Duration::from_secs(5),
+            "the owner's commit never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = paused.child.id().to_string();
+    let signal = |name: &str| {
+        let done = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(done.success(), "kill {name}");
+    };
+    signal("-STOP");
+    let stopped_at = Instant::now();
+    // Another node takes the lease within the TTL and a second; its epoch increment waits for
+    // the row like the old owner's commit did, until the row is let go.
+    loop {
+        let now = owners(other, &admin, 1, Duration::from_secs(3)).await;
+        if now[0].1 != owner {
+            break;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_millis(1_000 + 1_000),
+            "the lease did not move: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("row let go");
+    let moved = loop {
+        let now = owners(other, &admin, 1, Duration::from_secs(3)).await;
+        if now[0].1 != owner && now[0].2 > old_epoch {
+            break now;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_millis(1_000 + 1_500),
+            "the deal did not move: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    eprintln!("moved to {} after {:?}", moved[0].1, stopped_at.elapsed());
+    let (status, body, answered_by) = order_retrying(other, &tokens[1], deal_id).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(answered_by.as_deref(), Some(moved[0].1.as_str()));
+    // The fault lasts 3× the TTL in all.
+    tokio::time::sleep(Duration::from_millis(3_000).saturating_sub(stopped_at.elapsed())).await;
+    signal("-CONT");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    let mut refused_after_wake = 0;
+    for buyer in buyers {
+        for (status, body) in buyer.await.expect("joined") {
+            match status {
+                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("order id")),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(body["code"], "DEAL_UNAVAILABLE", "{body}");
+                    refused_after_wake += 1;
+                }
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    // The old owner's queued batch went to the store on waking, under the old epoch.
+    let woke = Instant::now();
+    let fenced = loop {
+        let fenced = metric(paused, "topkart_writer_batches_fenced").await;
+        if fenced >= 1.0 || woke.elapsed() > Duration::from_secs(5) {
+            break fenced;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!(
+        "old owner: {} acknowledged, {refused_after_wake} refused, {fenced} fenced batch(es)",
+        acknowledged.len()
+    );
+    assert!(fenced >= 1.0, "the old owner's pending batch met the fence");
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    for id in &acknowledged {
+        assert!(
+            db.order_by_id(*id).await.expect("store").is_some(),
+            "order {id} was acknowledged but is not stored"
+        );
+    }
+    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
+    assert!(stock.conserved(), "{stock:?}");
+    db.close().await;
+    drop(nodes);
+    drop_keys(&cluster).await;
+    store.remove().await;
 }

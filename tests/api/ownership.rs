@@ -13,7 +13,7 @@ use crate::engine_process::{EngineProcess, admin_token, scenario};
 use crate::helpers::{Backend, TestStore, rfc3339};
 
 /// Each deal's owner and epoch as `node` sees them, once every deal has one (bounded poll).
-async fn owners(
+pub async fn owners(
     node: &EngineProcess,
     admin: &str,
     deals: usize,
@@ -174,7 +174,7 @@ async fn deals_spread_over_the_nodes_and_move_when_their_owner_dies() {
 /// An order at `node`, retried while it answers 503 (as `Retry-After` tells a client; bounded
 /// by 1 s): a node that just took a deal over sells it once it has reloaded it from the store.
 /// The status, the body and the node named by `X-Topkart-Node`.
-async fn order_retrying(
+pub async fn order_retrying(
     node: &EngineProcess,
     token: &str,
     deal_id: i64,
