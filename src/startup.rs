@@ -62,6 +62,8 @@ pub struct ShutdownHandle {
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.state.start_draining();
+        // Cluster mode: the deals go to the other nodes now, not when this one has finished.
+        crate::service::cluster::leave(&self.state).await;
         if !self.grace.is_zero() {
             actix_web::rt::time::sleep(self.grace).await;
         }
@@ -235,12 +237,8 @@ impl Application {
         // Every in-flight request waited for its order's commit, so this is normally instant;
         // it also covers orders whose requester went away.
         self.state.engine.drain().await;
-        if let Some(ownership) = &self.state.cluster.ownership {
-            crate::service::cluster::hand_over_all(&self.state, ownership).await;
-        }
-        if let Some(membership) = &self.state.cluster.membership {
-            membership.leave().await;
-        }
+        // Done by the shutdown already; again here for a server that stopped by itself.
+        crate::service::cluster::leave(&self.state).await;
         self.state.engine.stop();
         self.state.store.close().await;
         tracing::info!("stopped");

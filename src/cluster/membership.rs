@@ -6,7 +6,7 @@
 //! by whoever beats next). Leaving cleanly removes the node at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use actors::Millis;
@@ -33,6 +33,8 @@ pub struct Membership {
     ttl: Duration,
     /// When this node's last heartbeat was acknowledged by Redis (Unix ms; 0: never).
     last_beat_ms: AtomicI64,
+    /// Set when the node leaves: the heartbeat stops, so it does not announce itself again.
+    left: AtomicBool,
 }
 
 impl Membership {
@@ -50,6 +52,7 @@ impl Membership {
             url,
             ttl,
             last_beat_ms: AtomicI64::new(0),
+            left: AtomicBool::new(false),
         })
     }
 
@@ -110,7 +113,7 @@ impl Membership {
         actix_web::rt::spawn(async move {
             let every = membership.ttl / 3;
             let mut failing = false;
-            loop {
+            while !membership.has_left() {
                 match membership.beat().await {
                     Ok(()) if failing => {
                         failing = false;
@@ -165,8 +168,17 @@ impl Membership {
         Ok(nodes)
     }
 
-    /// Leaves the cluster at once (a clean shutdown), instead of after the TTL.
+    /// Whether the node left the cluster (it is shutting down).
+    pub fn has_left(&self) -> bool {
+        self.left.load(Ordering::Acquire)
+    }
+
+    /// Leaves the cluster at once (a clean shutdown), instead of after the TTL: the others stop
+    /// counting this node and take its deals over in their next round.
     pub async fn leave(&self) {
+        if self.left.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let mut redis = self.redis.clone();
         let left: Result<(), _> = redis::pipe()
             .atomic()

@@ -100,6 +100,21 @@ impl Ownership {
         (Instant::now() < held.sell_until).then_some(held.epoch)
     }
 
+    /// Whether the deal's lease was last renewed a third of the TTL ago or more.
+    pub fn renewal_due(&self, deal_id: DealId) -> bool {
+        self.held.get(&deal_id).is_some_and(|held| {
+            let fresh_until = held.sell_until - (self.ttl - self.margin()) + self.ttl / 3;
+            Instant::now() >= fresh_until
+        })
+    }
+
+    /// How often the rounds run: often enough that a deal handed over (or a node gone from
+    /// the membership) is taken within well under a second whatever the TTL; renewals still
+    /// go out once per TTL/3 (`renewal_due`).
+    pub fn round_every(&self) -> std::time::Duration {
+        (self.ttl / 3).min(std::time::Duration::from_millis(250))
+    }
+
     pub fn holds(&self, deal_id: DealId) -> bool {
         self.held.contains_key(&deal_id)
     }

@@ -1,4 +1,5 @@
-//! Cluster rounds (DESIGN.md decision 8): every TTL/3 each node renews the leases it holds,
+//! Cluster rounds (DESIGN.md decision 8): every TTL/3 (at most 250 ms) each node renews the
+//! leases it holds that are due (once per TTL/3),
 //! hands over the deals another live node now wins (rendezvous placement), and takes over the
 //! deals it wins that nobody holds — the lease in Redis first, then the deal's fencing epoch in
 //! Postgres (incremented and read back), then the deal reloaded from the store into its actor
@@ -26,7 +27,7 @@ pub async fn tick(state: &AppState, ownership: &Ownership, membership: &Membersh
         }
     };
     for deal_id in ownership.held_ids() {
-        if !ownership.renew(deal_id).await {
+        if ownership.renewal_due(deal_id) && !ownership.renew(deal_id).await {
             metrics::counter!("topkart_cluster_leases_lost_total").increment(1);
             stop_selling(state, deal_id).await;
         }
@@ -46,6 +47,10 @@ pub async fn tick(state: &AppState, ownership: &Ownership, membership: &Membersh
                 state.engine.launch(loaded);
             }
         }
+    }
+    if membership.has_left() {
+        // Shutting down: hand over, never take over.
+        return;
     }
     for deal_id in deal_ids {
         let wins = winner(&nodes, deal_id).is_some_and(|node| node == ownership.node_id());
@@ -103,19 +108,31 @@ async fn hand_over(state: &AppState, ownership: &Ownership, deal_id: DealId) {
     tracing::info!(deal_id, node = %ownership.node_id(), "handed the deal over");
 }
 
-/// Hands every deal over (a clean shutdown): the others take them at once.
+/// Leaves the cluster and hands every deal over (a clean shutdown, first thing on SIGTERM):
+/// the others take the deals in their next round instead of after the TTL, while this node's
+/// in-flight requests finish (orders for its former deals answer 503 `DEAL_UNAVAILABLE`).
+pub async fn leave(state: &AppState) {
+    let (Some(ownership), Some(membership)) = (&state.cluster.ownership, &state.cluster.membership)
+    else {
+        return;
+    };
+    membership.leave().await;
+    hand_over_all(state, ownership).await;
+}
+
+/// Hands every deal over: the others take them at once.
 pub async fn hand_over_all(state: &AppState, ownership: &Ownership) {
     for deal_id in ownership.held_ids() {
         hand_over(state, ownership, deal_id).await;
     }
 }
 
-/// Runs a round every TTL/3 until the process ends.
+/// Runs a round every `Ownership::round_every` until the process ends.
 pub fn spawn_rounds(state: State, ownership: Arc<Ownership>, membership: Arc<Membership>) {
     actix_web::rt::spawn(async move {
         loop {
             tick(&state, &ownership, &membership).await;
-            actix_web::rt::time::sleep(ownership.ttl() / 3).await;
+            actix_web::rt::time::sleep(ownership.round_every()).await;
         }
     });
 }

@@ -306,3 +306,123 @@ async fn a_burst_over_three_nodes_sells_exactly_the_units() {
     drop_keys(&cluster).await;
     store.remove().await;
 }
+
+/// SIGTERM a deal's owner under load: every answer it gives is a 201 or a 503 with Retry-After,
+/// every 201 is stored, and the deal sells through the other nodes within a second of the
+/// signal (the owner hands it over first thing, instead of the others waiting out the TTL).
+#[actix_web::test]
+async fn a_terminated_owner_hands_its_deals_over_at_once() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = cluster_name();
+    let redis = crate::cluster::redis_url();
+    let start = |id: &str| {
+        EngineProcess::start_with_env(
+            &store,
+            &[
+                ("REDIS_URL", redis.as_str()),
+                ("TOPKART_CLUSTER", cluster.as_str()),
+                ("TOPKART_NODE_ID", id),
+                // A long lease, so that only the hand-off can explain a fast move.
+                ("TOPKART_LEASE_TTL_MS", "10000"),
+                ("TOPKART_DRAIN_GRACE_MS", "1500"),
+            ],
+        )
+    };
+    let nodes = vec![start("n1"), start("n2"), start("n3")];
+    let admin = admin_token(&nodes[0]).await;
+    await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        Duration::from_secs(5),
+    )
+    .await;
+    let (deal_id, tokens) = scenario(&nodes[0], 100_000, 32).await;
+    let owner = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await[0]
+        .1
+        .clone();
+    let index = ["n1", "n2", "n3"]
+        .iter()
+        .position(|n| *n == owner)
+        .expect("a node");
+    let leaving = &nodes[index];
+    let other = &nodes[(index + 1) % 3];
+    order_retrying(leaving, &tokens[0], deal_id).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut buyers = Vec::new();
+    for token in tokens.iter().cloned() {
+        let (client, url, stop) = (
+            leaving.client.clone(),
+            format!("{}/api/v1/orders", leaving.base),
+            stop.clone(),
+        );
+        buyers.push(crate::helpers::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // The node closes its listener in the end: no answer then, and no more asking.
+                let Ok(mut response) = client
+                    .post(url.clone())
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .send_json(&json!({"deal_id": deal_id}))
+                    .await
+                else {
+                    break;
+                };
+                let retry_after = response.headers().contains_key("Retry-After");
+                let body: Value = response.json().await.unwrap_or_default();
+                answers.push((response.status(), retry_after, body));
+            }
+            answers
+        }));
+    }
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &leaving.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let signalled = Instant::now();
+    let (status, body, answered_by) = order_retrying(other, &tokens[1], deal_id).await;
+    let moved_after = signalled.elapsed();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_ne!(answered_by.as_deref(), Some(owner.as_str()));
+    assert!(
+        moved_after < Duration::from_secs(1),
+        "the deal sold elsewhere only after {moved_after:?}"
+    );
+    eprintln!("sold through {answered_by:?} {moved_after:?} after SIGTERM");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut acknowledged = Vec::new();
+    for buyer in buyers {
+        for (status, retry_after, body) in buyer.await.expect("joined") {
+            match status {
+                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("id")),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(retry_after, "a 503 without Retry-After: {body}")
+                }
+                other => panic!("the leaving owner answered {other}: {body}"),
+            }
+        }
+    }
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    for id in &acknowledged {
+        assert!(
+            db.order_by_id(*id).await.expect("store").is_some(),
+            "order {id} not stored"
+        );
+    }
+    assert!(
+        db.stock_check(deal_id)
+            .await
+            .expect("store")
+            .expect("deal")
+            .conserved()
+    );
+    db.close().await;
+    drop(nodes);
+    drop_keys(&cluster).await;
+    store.remove().await;
+}
