@@ -426,3 +426,73 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
     drop_keys(&cluster).await;
     store.remove().await;
 }
+
+/// The same Idempotency-Key through two nodes gives one order; a per-customer limit holds when
+/// the customer's orders arrive through every node (all decided by the deal's owner).
+#[actix_web::test]
+async fn keys_and_limits_hold_across_nodes() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = cluster_name();
+    let nodes = vec![
+        node(&store, &cluster, "n1"),
+        node(&store, &cluster, "n2"),
+        node(&store, &cluster, "n3"),
+    ];
+    let admin = admin_token(&nodes[0]).await;
+    await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        Duration::from_secs(5),
+    )
+    .await;
+    let (deal_id, tokens) =
+        crate::engine_process::scenario_with_limit(&nodes[0], 100, 2, Some(3)).await;
+    owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
+    let keyed = |node: &EngineProcess, key: &'static str| {
+        let request = node
+            .client
+            .post(format!("{}/api/v1/orders", node.base))
+            .insert_header(("Authorization", format!("Bearer {}", tokens[0])))
+            .insert_header(("Idempotency-Key", key));
+        async move {
+            let mut response = request
+                .send_json(&json!({"deal_id": deal_id}))
+                .await
+                .expect("answered");
+            let body: Value = response.json().await.unwrap_or_default();
+            (response.status(), body)
+        }
+    };
+    // Wait until the owner sells (a retried 503 is what a client does).
+    order_retrying(&nodes[0], &tokens[1], deal_id).await;
+    let (first, first_body) = keyed(&nodes[1], "key-across-nodes").await;
+    let (second, second_body) = keyed(&nodes[2], "key-across-nodes").await;
+    assert_eq!((first, second), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first_body["id"], second_body["id"], "one order for one key");
+
+    // The limit of 3: one ordered above, then through every node in turn.
+    let mut sold = 1;
+    let mut limited = 0;
+    for i in 0..6 {
+        let (status, body, _) = order_retrying(&nodes[i % 3], &tokens[0], deal_id).await;
+        match status {
+            StatusCode::CREATED => sold += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["code"], "LIMIT_EXCEEDED", "{body}");
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((sold, limited), (3, 4), "the limit holds across nodes");
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
+    assert_eq!((stock.units_held, stock.orders_held), (4, 4), "{stock:?}");
+    db.close().await;
+    drop(nodes);
+    drop_keys(&cluster).await;
+    store.remove().await;
+}
