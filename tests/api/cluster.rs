@@ -233,3 +233,63 @@ async fn a_single_node_shows_itself_as_the_cluster() {
     );
     app.finish().await;
 }
+
+/// Three nodes n1, n2, n3 on one store under `cluster` (TTL 1 s), each seeing the others; and
+/// the bootstrap admin's token.
+pub async fn three_nodes(store: &TestStore, cluster: &str) -> (Vec<EngineProcess>, String) {
+    let nodes = vec![
+        node(store, cluster, "n1"),
+        node(store, cluster, "n2"),
+        node(store, cluster, "n3"),
+    ];
+    let admin = admin_token(&nodes[0]).await;
+    await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        Duration::from_secs(5),
+    )
+    .await;
+    (nodes, admin)
+}
+
+/// One answer a buyer got: the status, whether it carried `Retry-After`, the body.
+pub type Answer = (StatusCode, bool, Value);
+
+/// Each token's buyer orders from `node`, again as soon as answered, until `stop` is set or
+/// the node stops answering (its listener closed); each buyer's answers come back on join.
+pub fn keep_buying(
+    node: &EngineProcess,
+    tokens: &[String],
+    deal_id: i64,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<actix_web::rt::task::JoinHandle<Vec<Answer>>> {
+    tokens
+        .iter()
+        .cloned()
+        .map(|token| {
+            let (client, url, stop) = (
+                node.client.clone(),
+                format!("{}/api/v1/orders", node.base),
+                stop.clone(),
+            );
+            crate::helpers::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(mut response) = client
+                        .post(url.clone())
+                        .insert_header(("Authorization", format!("Bearer {token}")))
+                        .send_json(&json!({"deal_id": deal_id}))
+                        .await
+                    else {
+                        break;
+                    };
+                    let retry_after = response.headers().contains_key("Retry-After");
+                    let body: Value = response.json().await.unwrap_or_default();
+                    answers.push((response.status(), retry_after, body));
+                }
+                answers
+            })
+        })
+        .collect()
+}

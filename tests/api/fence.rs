@@ -12,10 +12,8 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
-use serde_json::Value;
-
-use crate::cluster::{await_nodes, cluster_name, drop_keys, node};
-use crate::engine_process::{EngineProcess, admin_token, scenario};
+use crate::cluster::{cluster_name, drop_keys, keep_buying, three_nodes};
+use crate::engine_process::{EngineProcess, scenario};
 use crate::helpers::{Backend, TestStore, assert_error, spawn, spawn_app};
 use crate::ownership::{order_retrying, owners};
 
@@ -146,19 +144,7 @@ async fn metric(node: &EngineProcess, name: &str) -> f64 {
 async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     let store = TestStore::create(Backend::Postgres).await;
     let cluster = cluster_name();
-    let nodes = vec![
-        node(&store, &cluster, "n1"),
-        node(&store, &cluster, "n2"),
-        node(&store, &cluster, "n3"),
-    ];
-    let admin = admin_token(&nodes[0]).await;
-    await_nodes(
-        &nodes[0],
-        &admin,
-        &["n1", "n2", "n3"],
-        Duration::from_secs(5),
-    )
-    .await;
+    let (nodes, admin) = three_nodes(&store, &cluster).await;
     let (deal_id, tokens) = scenario(&nodes[0], 100_000, 64).await;
     let owned = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
     let (owner, old_epoch) = (owned[0].1.clone(), owned[0].2);
@@ -172,30 +158,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
 
     // 64 buyers order from the owner, each again as soon as answered, until told to stop.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut buyers = Vec::new();
-    for token in tokens.iter().cloned() {
-        let (client, url, stop) = (
-            paused.client.clone(),
-            format!("{}/api/v1/orders", paused.base),
-            stop.clone(),
-        );
-        buyers.push(crate::helpers::spawn(async move {
-            let mut answers = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let Ok(mut response) = client
-                    .post(url.clone())
-                    .insert_header(("Authorization", format!("Bearer {token}")))
-                    .send_json(&json!({"deal_id": deal_id}))
-                    .await
-                else {
-                    break;
-                };
-                let body: Value = response.json().await.unwrap_or_default();
-                answers.push((response.status(), body));
-            }
-            answers
-        }));
-    }
+    let buyers = keep_buying(paused, &tokens, deal_id, &stop);
     // Hold the deal's row so that the owner's commit waits in the store while its buyers keep
     // ordering: at the pause its writer has a batch queued, not yet sent.
     let mut lock = sqlx::PgConnection::connect(&store.url)
@@ -279,7 +242,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     let mut acknowledged = Vec::new();
     let mut refused_after_wake = 0;
     for buyer in buyers {
-        for (status, body) in buyer.await.expect("joined") {
+        for (status, _, body) in buyer.await.expect("joined") {
             match status {
                 StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("order id")),
                 StatusCode::SERVICE_UNAVAILABLE => {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cluster::{await_nodes, cluster_name, drop_keys, node};
+use crate::cluster::{await_nodes, cluster_name, drop_keys, keep_buying, three_nodes};
 use crate::engine_process::{EngineProcess, admin_token, scenario};
 use crate::helpers::{Backend, TestStore, rfc3339};
 
@@ -54,19 +54,7 @@ pub async fn owners(
 async fn deals_spread_over_the_nodes_and_move_when_their_owner_dies() {
     let store = TestStore::create(Backend::Postgres).await;
     let cluster = cluster_name();
-    let mut nodes = vec![
-        node(&store, &cluster, "n1"),
-        node(&store, &cluster, "n2"),
-        node(&store, &cluster, "n3"),
-    ];
-    let admin = admin_token(&nodes[0]).await;
-    await_nodes(
-        &nodes[0],
-        &admin,
-        &["n1", "n2", "n3"],
-        Duration::from_secs(5),
-    )
-    .await;
+    let (mut nodes, admin) = three_nodes(&store, &cluster).await;
     let (_, tokens) = scenario(&nodes[0], 5, 2).await;
     for i in 0..11 {
         let deal = json!({"product_name": format!("Deal {i}"), "actual_price": "20.00", "final_price": "10.00",
@@ -209,19 +197,7 @@ pub async fn order_retrying(
 async fn a_burst_over_three_nodes_sells_exactly_the_units() {
     let store = TestStore::create(Backend::Postgres).await;
     let cluster = cluster_name();
-    let nodes = vec![
-        node(&store, &cluster, "n1"),
-        node(&store, &cluster, "n2"),
-        node(&store, &cluster, "n3"),
-    ];
-    let admin = admin_token(&nodes[0]).await;
-    await_nodes(
-        &nodes[0],
-        &admin,
-        &["n1", "n2", "n3"],
-        Duration::from_secs(5),
-    )
-    .await;
+    let (nodes, admin) = three_nodes(&store, &cluster).await;
     let (deal_id, tokens) = scenario(&nodes[0], 100, 120).await;
     let owned = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
     let owner = owned[0].1.clone();
@@ -350,32 +326,7 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
     order_retrying(leaving, &tokens[0], deal_id).await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut buyers = Vec::new();
-    for token in tokens.iter().cloned() {
-        let (client, url, stop) = (
-            leaving.client.clone(),
-            format!("{}/api/v1/orders", leaving.base),
-            stop.clone(),
-        );
-        buyers.push(crate::helpers::spawn(async move {
-            let mut answers = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // The node closes its listener in the end: no answer then, and no more asking.
-                let Ok(mut response) = client
-                    .post(url.clone())
-                    .insert_header(("Authorization", format!("Bearer {token}")))
-                    .send_json(&json!({"deal_id": deal_id}))
-                    .await
-                else {
-                    break;
-                };
-                let retry_after = response.headers().contains_key("Retry-After");
-                let body: Value = response.json().await.unwrap_or_default();
-                answers.push((response.status(), retry_after, body));
-            }
-            answers
-        }));
-    }
+    let buyers = keep_buying(leaving, &tokens, deal_id, &stop);
     let terminated = std::process::Command::new("kill")
         .args(["-TERM", &leaving.child.id().to_string()])
         .status()
@@ -433,19 +384,7 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
 async fn keys_and_limits_hold_across_nodes() {
     let store = TestStore::create(Backend::Postgres).await;
     let cluster = cluster_name();
-    let nodes = vec![
-        node(&store, &cluster, "n1"),
-        node(&store, &cluster, "n2"),
-        node(&store, &cluster, "n3"),
-    ];
-    let admin = admin_token(&nodes[0]).await;
-    await_nodes(
-        &nodes[0],
-        &admin,
-        &["n1", "n2", "n3"],
-        Duration::from_secs(5),
-    )
-    .await;
+    let (nodes, admin) = three_nodes(&store, &cluster).await;
     let (deal_id, tokens) =
         crate::engine_process::scenario_with_limit(&nodes[0], 100, 2, Some(3)).await;
     owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
