@@ -283,3 +283,81 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     drop_keys(&cluster).await;
     store.remove().await;
 }
+
+/// Redis loses the cluster's state mid-burst (every key of the cluster deleted, as FLUSHALL or
+/// a restart without persistence would; only this cluster's keys, so tests running beside it
+/// keep theirs): ownership is re-established within the TTL and a second under a higher epoch,
+/// nothing is oversold, every 201 is a stored order, and the store conserves the units.
+#[actix_web::test]
+async fn ownership_comes_back_after_redis_loses_everything() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = cluster_name();
+    let (nodes, admin) = three_nodes(&store, &cluster).await;
+    let (deal_id, tokens) = scenario(&nodes[0], 200, 48).await;
+    let before = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut buyers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        buyers.extend(keep_buying(
+            node,
+            &tokens[i * 16..(i + 1) * 16],
+            deal_id,
+            &stop,
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop_keys(&cluster).await;
+    let lost_at = Instant::now();
+    let after = loop {
+        let now = owners(&nodes[0], &admin, 1, Duration::from_secs(3)).await;
+        if now[0].2 > before[0].2 {
+            break now;
+        }
+        assert!(
+            lost_at.elapsed() < Duration::from_millis(1_000 + 1_000),
+            "ownership not back: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    eprintln!(
+        "ownership back at {} (epoch {} -> {}) after {:?}",
+        after[0].1,
+        before[0].2,
+        after[0].2,
+        lost_at.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for buyer in buyers {
+        for (status, retry_after, body) in buyer.await.expect("joined") {
+            match status {
+                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("id")),
+                StatusCode::CONFLICT => assert_eq!(body["code"], "SOLD_OUT", "{body}"),
+                StatusCode::SERVICE_UNAVAILABLE => assert!(retry_after, "{body}"),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    for id in &acknowledged {
+        assert!(
+            db.order_by_id(*id).await.expect("store").is_some(),
+            "order {id} not stored"
+        );
+    }
+    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
+    assert!(stock.conserved(), "{stock:?}");
+    assert!(stock.units_held <= 200, "oversold: {stock:?}");
+    assert_eq!(
+        stock.orders_held as usize,
+        acknowledged.len(),
+        "every stored order was acknowledged and every acknowledged one stored: {stock:?}"
+    );
+    db.close().await;
+    drop(nodes);
+    drop_keys(&cluster).await;
+    store.remove().await;
+}
