@@ -19,6 +19,7 @@ mod orders;
 mod overflow;
 mod ownership;
 mod process;
+mod redis_outage;
 mod security;
 mod undo;
 mod validation;
