@@ -1,4 +1,4 @@
-//! Redis down and back (issue 10): the nodes use a Redis server of the test's own, on a port of
+//! Redis down and back, and a node joining (issue 10). Redis down and back: the nodes use a Redis server of the test's own, on a port of
 //! its own, so that stopping it touches no other test. While it is down the owner stops selling
 //! at its lease's deadline (nothing is sold without a lease); once it is back, ownership is
 //! re-established within the TTL and a second, under a higher epoch, and the deal sells on.
@@ -138,5 +138,72 @@ async fn a_redis_outage_stops_selling_and_ownership_comes_back() {
     db.close().await;
     drop(nodes);
     drop(redis);
+    store.remove().await;
+}
+
+/// A node joining under load takes its share of 30 deals within 10 s, and no deal moves twice
+/// (each deal's epoch moves on once at most: one takeover).
+#[actix_web::test]
+async fn a_joining_node_takes_its_share_and_no_deal_moves_twice() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = crate::cluster::cluster_name();
+    let n1 = crate::cluster::node(&store, &cluster, "n1");
+    let n2 = crate::cluster::node(&store, &cluster, "n2");
+    let admin = admin_token(&n1).await;
+    crate::cluster::await_nodes(&n1, &admin, &["n1", "n2"], Duration::from_secs(5)).await;
+    let (first_deal, tokens) = scenario(&n1, 100_000, 16).await;
+    for i in 1..30 {
+        let deal = json!({"product_name": format!("Deal {i}"), "actual_price": "20.00", "final_price": "10.00",
+            "total_units": 5, "expires_at": crate::helpers::rfc3339(actors::clock::now_ms() + 3_600_000)});
+        let (status, body) = n1
+            .call("POST", "/api/v1/deals", Some(&admin), Some(deal))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let before = owners(&n1, &admin, 30, Duration::from_secs(5)).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let buyers = crate::cluster::keep_buying(&n1, &tokens, first_deal, &stop);
+
+    let n3 = crate::cluster::node(&store, &cluster, "n3");
+    let joined = Instant::now();
+    let after = loop {
+        let now = owners(&n1, &admin, 30, Duration::from_secs(10)).await;
+        let settled = now.iter().all(|(deal_id, owner, _)| {
+            // Settled: every deal with the node the three now make its winner.
+            let nodes = ["n1".to_owned(), "n2".to_owned(), "n3".to_owned()];
+            topkart::cluster::ownership::winner(&nodes, *deal_id) == Some(owner)
+        });
+        if settled {
+            break now;
+        }
+        assert!(
+            joined.elapsed() < Duration::from_secs(10),
+            "not settled: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let share = after.iter().filter(|(_, owner, _)| owner == "n3").count();
+    eprintln!("n3 took {share} of 30 deals in {:?}", joined.elapsed());
+    assert!(share > 0, "the joining node got no share");
+    for ((deal_id, old_owner, old_epoch), (_, new_owner, new_epoch)) in before.iter().zip(&after) {
+        let moves = new_epoch - old_epoch;
+        assert_eq!(
+            moves,
+            i64::from(old_owner != new_owner),
+            "deal {deal_id}: {old_owner}@{old_epoch} -> {new_owner}@{new_epoch}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for buyer in buyers {
+        for (status, retry_after, body) in buyer.await.expect("joined") {
+            assert!(
+                status == StatusCode::CREATED
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after),
+                "{status} {body}"
+            );
+        }
+    }
+    drop((n1, n2, n3));
+    crate::cluster::drop_keys(&cluster).await;
     store.remove().await;
 }
