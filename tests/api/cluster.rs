@@ -293,3 +293,25 @@ pub fn keep_buying(
         })
         .collect()
 }
+
+/// The history check of a fault run: every order acknowledged with a 201 is stored, and the
+/// deal's stock is conserved. Returns the stock for the run's own checks.
+pub async fn assert_acknowledged_stored(
+    store: &TestStore,
+    deal_id: i64,
+    acknowledged: &[i64],
+) -> topkart::store::StockCheck {
+    let db = topkart::store::Store::connect(&store.url, 1)
+        .await
+        .expect("store");
+    for id in acknowledged {
+        assert!(
+            db.order_by_id(*id).await.expect("store").is_some(),
+            "order {id} was acknowledged but is not stored"
+        );
+    }
+    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
+    assert!(stock.conserved(), "{stock:?}");
+    db.close().await;
+    stock
+}

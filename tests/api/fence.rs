@@ -12,7 +12,9 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::cluster::{cluster_name, drop_keys, keep_buying, three_nodes};
+use crate::cluster::{
+    assert_acknowledged_stored, cluster_name, drop_keys, keep_buying, three_nodes,
+};
 use crate::engine_process::{EngineProcess, scenario};
 use crate::helpers::{Backend, TestStore, assert_error, spawn, spawn_app};
 use crate::ownership::{order_retrying, owners};
@@ -267,18 +269,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
         acknowledged.len()
     );
     assert!(fenced >= 1.0, "the old owner's pending batch met the fence");
-    let db = topkart::store::Store::connect(&store.url, 1)
-        .await
-        .expect("store");
-    for id in &acknowledged {
-        assert!(
-            db.order_by_id(*id).await.expect("store").is_some(),
-            "order {id} was acknowledged but is not stored"
-        );
-    }
-    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
-    assert!(stock.conserved(), "{stock:?}");
-    db.close().await;
+    assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;
@@ -339,24 +330,13 @@ async fn ownership_comes_back_after_redis_loses_everything() {
             }
         }
     }
-    let db = topkart::store::Store::connect(&store.url, 1)
-        .await
-        .expect("store");
-    for id in &acknowledged {
-        assert!(
-            db.order_by_id(*id).await.expect("store").is_some(),
-            "order {id} not stored"
-        );
-    }
-    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
-    assert!(stock.conserved(), "{stock:?}");
+    let stock = assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
     assert!(stock.units_held <= 200, "oversold: {stock:?}");
     assert_eq!(
         stock.orders_held as usize,
         acknowledged.len(),
         "every stored order was acknowledged and every acknowledged one stored: {stock:?}"
     );
-    db.close().await;
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cluster::{await_nodes, cluster_name, drop_keys, keep_buying, three_nodes};
+use crate::cluster::{
+    assert_acknowledged_stored, await_nodes, cluster_name, drop_keys, keep_buying, three_nodes,
+};
 use crate::engine_process::{EngineProcess, admin_token, scenario};
 use crate::helpers::{Backend, TestStore, rfc3339};
 
@@ -356,23 +358,7 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
             }
         }
     }
-    let db = topkart::store::Store::connect(&store.url, 1)
-        .await
-        .expect("store");
-    for id in &acknowledged {
-        assert!(
-            db.order_by_id(*id).await.expect("store").is_some(),
-            "order {id} not stored"
-        );
-    }
-    assert!(
-        db.stock_check(deal_id)
-            .await
-            .expect("store")
-            .expect("deal")
-            .conserved()
-    );
-    db.close().await;
+    assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;
