@@ -110,6 +110,14 @@ struct Envelope<'a> {
 }
 
 impl ApiError {
+    /// 503 `DEAL_UNAVAILABLE`: the deal's owner is unknown or moving (cluster mode).
+    pub fn deal_unavailable() -> Self {
+        Self::new(
+            ErrorCode::DealUnavailable,
+            "the deal has no owner right now; retry shortly",
+        )
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let retry_after_secs = matches!(
             code,
@@ -211,6 +219,13 @@ impl From<StoreError> for ApiError {
                     errors: Some(errors),
                     ..Self::new(ErrorCode::Conflict, message)
                 }
+            }
+            StoreError::OwnershipLost { deal_ids } => {
+                tracing::warn!(
+                    ?deal_ids,
+                    "a deal change was fenced: another node owns the deal now"
+                );
+                Self::deal_unavailable()
             }
             StoreError::OutOfRange { .. } => {
                 let mut conflict = Self::field("total_units", error.to_string());

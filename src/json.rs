@@ -21,6 +21,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = JsonBytes::from_request(req, payload);
+        Box::pin(async move {
+            let JsonBytes(bytes) = body.await?;
+            parse(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// A JSON request body as it came, unparsed (the content type and size checked as for
+/// [`JsonBody`]): for a request that may be forwarded as it is to another node (cluster mode)
+/// and parsed with [`parse`] otherwise.
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest for JsonBytes {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -40,8 +58,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "the body must be JSON, sent with Content-Type: application/json",
                 ));
             }
-            let bytes = body
-                .await
+            body.await
+                .map(JsonBytes)
                 .map_err(|error| match error.as_error::<PayloadError>() {
                     Some(PayloadError::Overflow) => {
                         ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
@@ -50,8 +68,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                         ErrorCode::MalformedJson,
                         "the request body could not be read",
                     ),
-                })?;
-            parse(&bytes).map(JsonBody)
+                })
         })
     }
 }

@@ -109,8 +109,15 @@ impl Application {
                 "a stored deal is malformed and was not loaded; its orders are refused until the row is mended and the engine restarted"
             );
         }
+        // In cluster mode every deal starts as a follower: this node sells a deal only once it
+        // holds its lease and has taken its epoch (the cluster rounds).
+        let in_cluster = settings.cluster.redis_url.is_some();
         for loaded in loaded_deals.deals {
             let deal_id = loaded.record.id;
+            if in_cluster {
+                engine.follow(loaded.record);
+                continue;
+            }
             let (_, drift) = engine.launch(loaded);
             if drift != 0 {
                 metrics::counter!("topkart_stock_drift_units_total")
@@ -149,14 +156,17 @@ impl Application {
             loaded_deals.malformed,
             cluster,
         ));
-        if let (Some(ownership), Some(membership)) =
-            (&state.cluster.ownership, &state.cluster.membership)
-        {
+        if let (Some(ownership), Some(membership), Some(feed)) = (
+            &state.cluster.ownership,
+            &state.cluster.membership,
+            &state.cluster.feed,
+        ) {
             crate::service::cluster::spawn_rounds(
                 state.clone(),
                 ownership.clone(),
                 membership.clone(),
             );
+            crate::service::feed::spawn(state.clone(), ownership.clone(), feed.clone());
         }
         let server = {
             let state = state.clone();
@@ -273,6 +283,7 @@ async fn join_cluster(
         .await
         .map_err(unreachable)?;
     let redis_clone = redis.clone();
+    let feed_redis = redis.clone();
     let membership = crate::cluster::Membership::new(
         redis,
         settings.cluster.cluster.clone(),
@@ -289,11 +300,19 @@ async fn join_cluster(
         ttl,
     );
     tracing::info!(node = %node_id, %url, cluster = %settings.cluster.cluster, "joined the cluster");
+    let client = redis::Client::open(redis_url.as_str()).map_err(unreachable)?;
+    let feed = crate::cluster::Feed::new(
+        feed_redis,
+        client,
+        &settings.cluster.cluster,
+        node_id.clone(),
+    );
     Ok(crate::cluster::ClusterState {
         node_id,
         url,
         membership: Some(membership),
         ownership: Some(ownership),
+        feed: Some(feed),
     })
 }
 

@@ -106,8 +106,24 @@ async fn story(backend: Backend) {
         .expect("found");
     assert_eq!(keyed.id, stored[7].id);
 
+    // A cancellation under an epoch the store does not hold is fenced: nothing changes.
+    assert!(matches!(
+        store
+            .transition_order(stored[0].id, OrderStatus::Cancelled, 7, now)
+            .await,
+        Err(topkart::store::StoreError::OwnershipLost { .. })
+    ));
+    assert_eq!(
+        store
+            .order_by_id(stored[0].id)
+            .await
+            .expect("read")
+            .expect("order")
+            .status,
+        OrderStatus::Open
+    );
     match store
-        .transition_order(stored[0].id, OrderStatus::Cancelled, now)
+        .transition_order(stored[0].id, OrderStatus::Cancelled, 0, now)
         .await
         .expect("cancel")
     {
@@ -116,14 +132,14 @@ async fn story(backend: Backend) {
     }
     assert!(matches!(
         store
-            .transition_order(stored[0].id, OrderStatus::Cancelled, now)
+            .transition_order(stored[0].id, OrderStatus::Cancelled, 0, now)
             .await
             .expect("again"),
         Transition::Refused { .. }
     ));
     assert!(matches!(
         store
-            .transition_order(999_999, OrderStatus::Approved, now)
+            .transition_order(999_999, OrderStatus::Approved, 0, now)
             .await
             .expect("none"),
         Transition::NotFound

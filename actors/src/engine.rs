@@ -9,7 +9,7 @@ use crate::deal::{DealActor, DealState, link};
 use crate::deal_handle::DealHandle;
 use crate::fast_path::mirror::DealMirror;
 use crate::journal::Journal;
-use crate::model::LoadedDeal;
+use crate::model::{DealRecord, LoadedDeal};
 use crate::order_writer::{OrderWriter, WriterConfig, WriterHandle, WriterStats};
 use crate::registry::DealRegistry;
 
@@ -96,6 +96,17 @@ impl Engine {
     /// Returns the drift between the stored stock and the stock derived from its orders.
     pub fn launch(&self, loaded: LoadedDeal) -> (DealHandle, i64) {
         let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
+        (self.start_deal(state, true), drift)
+    }
+
+    /// Starts the actor of a deal another node sells (cluster mode), as the store or the deal's
+    /// owner shows it: it serves the deal's mirror and sells nothing until this node takes the
+    /// deal over (`Reload`).
+    pub fn follow(&self, record: DealRecord) -> DealHandle {
+        self.start_deal(DealState::followed(record), false)
+    }
+
+    fn start_deal(&self, state: DealState, owned: bool) -> DealHandle {
         let deal_id = state.id();
         let mirror = Arc::new(DealMirror::new(state.record()));
         let addr = {
@@ -107,7 +118,7 @@ impl Engine {
             );
             let capacity = self.config.deal_mailbox_capacity;
             DealActor::start_in_arbiter(&self.deal_arbiter.handle(), move |_| {
-                DealActor::new(state, mirror, writer, journal, clock, capacity)
+                DealActor::new(state, mirror, writer, journal, clock, capacity, owned)
             })
         };
         let handle = DealHandle {
@@ -118,7 +129,7 @@ impl Engine {
             clock: self.clock.clone(),
         };
         self.registry.insert(deal_id, handle.clone());
-        (handle, drift)
+        handle
     }
 
     /// Waits until every order handed to the writer so far is committed or failed.

@@ -401,6 +401,7 @@ fn report_claims(batch: &mut [PendingOrder]) {
             customer_id: pending.order.customer_id,
             quantity: pending.order.quantity,
             round: pending.order.round,
+            owner_epoch: pending.order.owner_epoch,
         };
         reports
             .entry(pending.order.deal_id)
@@ -425,6 +426,7 @@ pub fn return_units(pending: PendingOrder, error: PlaceError) {
         customer_id: order.customer_id,
         quantity: order.quantity,
         round: order.round,
+        owner_epoch: order.owner_epoch,
         attributed,
         reply,
         error,

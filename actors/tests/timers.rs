@@ -105,7 +105,7 @@ fn start(record: DealRecord, now: i64) -> Running {
     let state = DealState::new(record);
     let addr = {
         let (mirror, journal) = (mirror.clone(), journal.clone());
-        DealActor::new(state, mirror, writer, journal, Arc::new(clock), 64).start()
+        DealActor::new(state, mirror, writer, journal, Arc::new(clock), 64, true).start()
     };
     Running {
         addr,

@@ -1,13 +1,14 @@
 //! Cluster mode: several nodes sharing one Postgres and one Redis under one cluster name
 //! (DESIGN.md decision 8, API.md "Cluster mode").
 //!
-//! What stands today: the settings and their checks at start, membership (each node's
-//! heartbeat in Redis), deal ownership (rendezvous placement, Redis leases, the Postgres
-//! fencing epoch, hand-off on shutdown: `ownership.rs`), the writer's fence, `X-Topkart-Node`
-//! on every answer, `GET /api/v1/cluster`, and Redis in `/readyz`. Not yet: forwarding to a
-//! deal's owner — a request for a deal this node does not sell answers 503 `DEAL_UNAVAILABLE`
-//! with `Retry-After` — and a mirror of other nodes' deals kept current through Redis.
+//! The pieces: the settings and their checks at start; membership (each node's heartbeat in
+//! Redis: `membership.rs`); deal ownership (rendezvous placement, Redis leases, the Postgres
+//! fencing epoch, hand-off on shutdown: `ownership.rs`); the mirror feed (every deal as its
+//! seller publishes it, over Redis pub/sub: `feed.rs`). The rounds and the feed's use of the
+//! engine are `service::{cluster, feed}`; forwarding is `routes::forward`; the writer's fence
+//! is `store/orders.rs`.
 
+pub mod feed;
 pub mod membership;
 pub mod ownership;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use clap::Args;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+pub use feed::Feed;
 pub use membership::{Membership, NodeView};
 pub use ownership::Ownership;
 
@@ -82,6 +84,8 @@ pub struct ClusterState {
     pub membership: Option<Arc<Membership>>,
     /// Which deals this node sells; `None` on a single node (it sells every deal).
     pub ownership: Option<Arc<Ownership>>,
+    /// Every deal as its seller published it, and who sells it; `None` on a single node.
+    pub feed: Option<Arc<Feed>>,
 }
 
 impl ClusterState {
@@ -91,6 +95,7 @@ impl ClusterState {
             url,
             membership: None,
             ownership: None,
+            feed: None,
         }
     }
 

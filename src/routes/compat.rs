@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Admin, Caller, MaybeCaller};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::json::{JsonBody, JsonBytes};
 use crate::routes::deals;
+use crate::routes::forward;
 use crate::routes::orders;
 use crate::routes::users;
 use crate::state::State;
@@ -46,15 +47,20 @@ pub struct CompatUpdateDeal {
 
 pub async fn update_deal(
     state: State,
+    req: HttpRequest,
     _: Admin,
-    JsonBody(input): JsonBody<CompatUpdateDeal>,
-) -> Result<web::Json<DealView>, ApiError> {
+    JsonBytes(body): JsonBytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: CompatUpdateDeal = crate::json::parse(&body)?;
     let deal_id = input
         .id
         .or(input.deal_id)
         .ok_or_else(|| ApiError::field("id", "name the deal with id (or deal_id)"))?;
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, deal_id).await? {
+        return Ok(forward::forward(&owner, &req, body).await);
+    }
     let record = crate::service::deals::update_deal(&state, deal_id, input.update).await?;
-    Ok(web::Json(DealView::new(&record, now_ms())))
+    Ok(HttpResponse::Ok().json(DealView::new(&record, now_ms())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,12 +71,13 @@ pub struct CompatOrderStatus {
 
 pub async fn update_order_status(
     state: State,
+    req: HttpRequest,
     _: Admin,
-    JsonBody(input): JsonBody<CompatOrderStatus>,
-) -> Result<web::Json<OrderView>, ApiError> {
+    JsonBytes(body): JsonBytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: CompatOrderStatus = crate::json::parse(&body)?;
     let next = orders::parse_status(&input.status)?;
-    let order = crate::service::orders::change_status(&state, input.order_id, next).await?;
-    Ok(web::Json(OrderView::from(&order)))
+    orders::set_status_of(&state, &req, input.order_id, next, body).await
 }
 
 pub async fn active_deals(
@@ -103,8 +110,9 @@ pub async fn place_order(
     state: State,
     req: HttpRequest,
     caller: Caller,
-    JsonBody(input): JsonBody<CompatPlaceOrder>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
+    let input: CompatPlaceOrder = crate::json::parse(&body)?;
     if input
         .customer_id
         .is_some_and(|customer_id| customer_id != caller.user_id)
@@ -115,6 +123,15 @@ pub async fn place_order(
         ));
     }
     let key = orders::idempotency_key(&req)?;
+    let order = orders::PlaceOrderRequest {
+        deal_id: input.deal_id,
+        quantity: input.quantity,
+    };
+    if let Some(answer) =
+        orders::route_order(&state, &req, caller, &order, key.is_some(), || body).await?
+    {
+        return Ok(answer);
+    }
     let order =
         crate::service::orders::place_order(&state, caller, input.deal_id, input.quantity, key)
             .await?;

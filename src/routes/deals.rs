@@ -1,6 +1,8 @@
-//! Deals over HTTP: create, update, close, open (admins, through `service::deals`); list and
-//! get (anyone), served from the deals' mirrors in memory.
+//! Deals over HTTP: create, update, close, open (admins, through `service::deals`; in cluster
+//! mode a change goes to the deal's owner); list and get (anyone), served from the deals'
+//! mirrors in memory on every node.
 
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::clock::now_ms;
 use actors::deal::DealStatus;
@@ -8,7 +10,8 @@ use serde::Deserialize;
 
 use crate::auth::{Admin, MaybeCaller};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::json::{JsonBody, JsonBytes};
+use crate::routes::forward;
 use crate::routes::request::{PageQuery, PageRequest, path_id};
 use crate::service::deals::{self, CreateDeal, UpdateDeal};
 use crate::state::State;
@@ -99,28 +102,49 @@ pub async fn get(state: State, id: web::Path<String>) -> Result<web::Json<DealVi
 
 pub async fn update(
     state: State,
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
-    JsonBody(input): JsonBody<UpdateDeal>,
-) -> Result<web::Json<DealView>, ApiError> {
-    let record = deals::update_deal(&state, path_id(&id, "deal")?, input).await?;
-    Ok(web::Json(DealView::new(&record, now_ms())))
+    JsonBytes(body): JsonBytes,
+) -> Result<HttpResponse, ApiError> {
+    let deal_id = path_id(&id, "deal")?;
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, deal_id).await? {
+        return Ok(forward::forward(&owner, &req, body).await);
+    }
+    let input: UpdateDeal = crate::json::parse(&body)?;
+    let record = deals::update_deal(&state, deal_id, input).await?;
+    Ok(HttpResponse::Ok().json(DealView::new(&record, now_ms())))
 }
 
 pub async fn close(
     state: State,
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
-) -> Result<web::Json<DealView>, ApiError> {
-    let record = deals::set_closed(&state, path_id(&id, "deal")?, true).await?;
-    Ok(web::Json(DealView::new(&record, now_ms())))
+) -> Result<HttpResponse, ApiError> {
+    set_closed(&state, &req, &id, true).await
 }
 
 pub async fn open(
     state: State,
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
-) -> Result<web::Json<DealView>, ApiError> {
-    let record = deals::set_closed(&state, path_id(&id, "deal")?, false).await?;
-    Ok(web::Json(DealView::new(&record, now_ms())))
+) -> Result<HttpResponse, ApiError> {
+    set_closed(&state, &req, &id, false).await
+}
+
+/// Closes or reopens the deal here, or at its owner when another node sells it.
+async fn set_closed(
+    state: &State,
+    req: &HttpRequest,
+    id: &str,
+    closed: bool,
+) -> Result<HttpResponse, ApiError> {
+    let deal_id = path_id(id, "deal")?;
+    if let Some(owner) = forward::owner_elsewhere(state, req, deal_id).await? {
+        return Ok(forward::forward(&owner, req, Bytes::new()).await);
+    }
+    let record = deals::set_closed(state, deal_id, closed).await?;
+    Ok(HttpResponse::Ok().json(DealView::new(&record, now_ms())))
 }

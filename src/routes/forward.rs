@@ -1,15 +1,19 @@
-//! Forwarding (cluster mode): a request about a deal owned by another node is sent on to the
-//! owner, and the owner's answer — status, body, `X-Topkart-Node`, `Retry-After` — goes back
-//! as it is. The caller's identity travels as it came: the owner verifies the same token
-//! against the same secret (every node has it), so no internal path and no trust in the
-//! forwarding node is needed. One hop at most: a forwarded request carries
-//! `X-Topkart-Forwarded`, and a node that is not the owner either answers 503
-//! `DEAL_UNAVAILABLE` instead of forwarding again. An owner that does not answer is a 503 too;
-//! the order may still have been stored there, which an `Idempotency-Key` makes safe to retry.
+//! Forwarding (cluster mode): a request that only a deal's owner may decide — an order the
+//! node cannot refuse from its mirror, an admin's change to the deal, a cancellation that
+//! gives units back — is sent on to the owner, and the owner's answer (status, body,
+//! `X-Topkart-Node`, `Retry-After`) goes back as it is. The owner is found in the mirror
+//! feed's directory, Redis asked only when the feed has not named one. The caller's identity
+//! travels as it came: the owner verifies the same token against the same secret (every node
+//! has it), so no internal path and no trust in the forwarding node is needed. One hop at
+//! most: a forwarded request carries `X-Topkart-Forwarded`, and a node that is not the owner
+//! either answers 503 `DEAL_UNAVAILABLE` instead of forwarding again. An owner that does not
+//! answer is a 503 too; the order may still have been stored there, which an
+//! `Idempotency-Key` makes safe to retry.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -31,23 +35,44 @@ thread_local! {
         .finish();
 }
 
+/// Whether another node decides about `deal_id` (cluster mode, and this node does not sell it
+/// right now). A single node decides everything itself.
+pub fn decided_elsewhere(state: &AppState, deal_id: i64) -> bool {
+    state
+        .cluster
+        .ownership
+        .as_ref()
+        .is_some_and(|ownership| ownership.selling(deal_id).is_none())
+}
+
 /// Where to send a request about `deal_id`: the owner's base URL when another node owns it and
 /// this request has not been forwarded already; `None` when this node decides (it owns the
-/// deal, or it is a single node). `Err`: nobody can take it now.
+/// deal, or it is a single node). `Err`: nobody can take it now. The owner is read from the
+/// mirror feed's directory (no Redis round trip); Redis is asked only when the feed has not
+/// named one yet.
 pub async fn owner_elsewhere(
     state: &AppState,
     req: &HttpRequest,
     deal_id: i64,
 ) -> Result<Option<String>, ApiError> {
+    if !decided_elsewhere(state, deal_id) {
+        return Ok(None);
+    }
     let (Some(ownership), Some(membership)) = (&state.cluster.ownership, &state.cluster.membership)
     else {
         return Ok(None);
     };
-    if ownership.selling(deal_id).is_some() {
-        return Ok(None);
-    }
     if req.headers().contains_key(FORWARDED) {
         return Err(deal_unavailable());
+    }
+    let known = state
+        .cluster
+        .feed
+        .as_ref()
+        .and_then(|feed| feed.seller_of(deal_id))
+        .filter(|(owner, _)| *owner != state.cluster.node_id);
+    if let Some((_, url)) = known {
+        return Ok(Some(url));
     }
     let owner = ownership
         .owners(&[deal_id])
@@ -64,9 +89,9 @@ pub async fn owner_elsewhere(
     }
 }
 
-/// Sends `req` (with `body` as its JSON) to the same path at `owner_url` and answers with the
-/// owner's answer.
-pub async fn forward(owner_url: &str, req: &HttpRequest, body: serde_json::Value) -> HttpResponse {
+/// Sends `req` (with `body`, JSON or empty) to the same path at `owner_url` and answers with
+/// the owner's answer.
+pub async fn forward(owner_url: &str, req: &HttpRequest, body: Bytes) -> HttpResponse {
     metrics::counter!("topkart_cluster_forwards_total").increment(1);
     let url = format!(
         "{owner_url}{}",
@@ -81,11 +106,15 @@ pub async fn forward(owner_url: &str, req: &HttpRequest, body: serde_json::Value
                 request = request.insert_header((name, value.clone()));
             }
         }
+        if !body.is_empty() {
+            request = request.insert_header(("Content-Type", "application/json"));
+        }
         request
     });
-    let mut answer = match request.send_json(&body).await {
+    let mut answer = match request.send_body(body).await {
         Ok(answer) => answer,
         Err(error) => {
+            metrics::counter!("topkart_cluster_forwards_failed_total").increment(1);
             tracing::warn!(%error, owner = owner_url, "forward to the deal's owner failed");
             return actix_web::ResponseError::error_response(&deal_unavailable());
         }
@@ -93,6 +122,7 @@ pub async fn forward(owner_url: &str, req: &HttpRequest, body: serde_json::Value
     let bytes = match answer.body().limit(1 << 20).await {
         Ok(bytes) => bytes,
         Err(error) => {
+            metrics::counter!("topkart_cluster_forwards_failed_total").increment(1);
             tracing::warn!(%error, owner = owner_url, "the owner's answer could not be read");
             return actix_web::ResponseError::error_response(&deal_unavailable());
         }

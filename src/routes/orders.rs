@@ -1,6 +1,7 @@
 //! Orders: place (through the deal's actor and the writer: 201 only after commit), get, list,
 //! cancel, and admin status changes.
 
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::journal::OrderStatus;
 use serde::Deserialize;
@@ -8,10 +9,10 @@ use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::json::{JsonBody, JsonBytes};
 use crate::routes::forward;
 use crate::routes::request::{PageQuery, PageRequest, path_id};
-use crate::service::orders::{change_status, order_for, place_order};
+use crate::service::orders::{change_status, order_for, place_order, refuse_doomed};
 use crate::state::State;
 use crate::store::OrderFilter;
 use crate::wire::{OrderView, Page};
@@ -63,12 +64,38 @@ pub async fn place(
     JsonBody(input): JsonBody<PlaceOrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    if let Some(owner) = forward::owner_elsewhere(&state, &req, input.deal_id).await? {
+    let elsewhere = route_order(&state, &req, caller, &input, key.is_some(), || {
         let body = serde_json::json!({"deal_id": input.deal_id, "quantity": input.quantity});
-        return Ok(forward::forward(&owner, &req, body).await);
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    })
+    .await?;
+    if let Some(answer) = elsewhere {
+        return Ok(answer);
     }
     let order = place_order(&state, caller, input.deal_id, input.quantity, key).await?;
     Ok(HttpResponse::Created().json(OrderView::from(&order)))
+}
+
+/// Cluster mode, for an order about a deal this node does not sell: a doomed order is refused
+/// here, from the deal's mirror (kept current by the feed), without a hop; any other goes to
+/// the deal's owner (`body`: what to send), whose answer is returned. `None`: this node
+/// decides.
+pub async fn route_order(
+    state: &State,
+    req: &HttpRequest,
+    caller: Caller,
+    input: &PlaceOrderRequest,
+    keyed: bool,
+    body: impl FnOnce() -> Bytes,
+) -> Result<Option<HttpResponse>, ApiError> {
+    if !forward::decided_elsewhere(state, input.deal_id) {
+        return Ok(None);
+    }
+    refuse_doomed(state, caller, input.deal_id, input.quantity, keyed)?;
+    match forward::owner_elsewhere(state, req, input.deal_id).await? {
+        Some(owner) => Ok(Some(forward::forward(&owner, req, body()).await)),
+        None => Ok(None),
+    }
 }
 
 pub async fn get(
@@ -129,12 +156,40 @@ pub async fn list(
 
 pub async fn cancel(
     state: State,
+    req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-) -> Result<web::Json<OrderView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let order = order_for(&state, caller, path_id(&id, "order")?).await?;
-    let cancelled = change_status(&state, order.id, OrderStatus::Cancelled).await?;
-    Ok(web::Json(OrderView::from(&cancelled)))
+    // The units go back to the deal: its owner's to do.
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, order.deal_id).await? {
+        return Ok(forward::forward(&owner, &req, Bytes::new()).await);
+    }
+    let cancelled = change_status(&state, &order, OrderStatus::Cancelled).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(&cancelled)))
+}
+
+/// Moves an order to `next` as an admin asked: a cancellation goes to the deal's owner
+/// (`body`: what to send it) when another node sells the deal.
+pub async fn set_status_of(
+    state: &State,
+    req: &HttpRequest,
+    order_id: i64,
+    next: OrderStatus,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let order = state
+        .store
+        .order_by_id(order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    if next == OrderStatus::Cancelled {
+        if let Some(owner) = forward::owner_elsewhere(state, req, order.deal_id).await? {
+            return Ok(forward::forward(&owner, req, body).await);
+        }
+    }
+    let changed = change_status(state, &order, next).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(&changed)))
 }
 
 pub fn parse_status(text: &str) -> Result<OrderStatus, ApiError> {
@@ -148,11 +203,12 @@ pub fn parse_status(text: &str) -> Result<OrderStatus, ApiError> {
 
 pub async fn set_status(
     state: State,
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
-    JsonBody(input): JsonBody<StatusChange>,
-) -> Result<web::Json<OrderView>, ApiError> {
+    JsonBytes(body): JsonBytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: StatusChange = crate::json::parse(&body)?;
     let next = parse_status(&input.status)?;
-    let order = change_status(&state, path_id(&id, "order")?, next).await?;
-    Ok(web::Json(OrderView::from(&order)))
+    set_status_of(&state, &req, path_id(&id, "order")?, next, body).await
 }

@@ -20,7 +20,16 @@ use crate::telemetry::error_chain;
 /// One round, as described above.
 pub async fn tick(state: &AppState, ownership: &Ownership, membership: &Membership) {
     let nodes: Vec<String> = match membership.live_nodes().await {
-        Ok(nodes) => nodes.into_iter().map(|node| node.id).collect(),
+        Ok(nodes) => {
+            if let Some(feed) = &state.cluster.feed {
+                let live: Vec<(String, String)> = nodes
+                    .iter()
+                    .map(|node| (node.id.clone(), node.url.clone()))
+                    .collect();
+                feed.set_live_nodes(&live);
+            }
+            nodes.into_iter().map(|node| node.id).collect()
+        }
         Err(error) => {
             tracing::warn!(%error, "cluster round: Redis does not answer; leases will lapse");
             Vec::new()
@@ -44,7 +53,10 @@ pub async fn tick(state: &AppState, ownership: &Ownership, membership: &Membersh
     for &deal_id in &deal_ids {
         if state.engine.registry().get(deal_id).is_none() {
             if let Ok(Some(loaded)) = state.store.load_deal(deal_id).await {
-                state.engine.launch(loaded);
+                // Unless the feed brought it in meanwhile.
+                if state.engine.registry().get(deal_id).is_none() {
+                    state.engine.follow(loaded.record);
+                }
             }
         }
     }
@@ -84,7 +96,7 @@ async fn take_over(state: &AppState, ownership: &Ownership, deal_id: DealId) {
     };
     // The store's deal, after the epoch moved on: every order of an earlier owner that
     // committed is counted, and none can commit any more.
-    if super::reload_deal(state, deal_id, "a takeover")
+    if super::reload(state, deal_id, "a takeover", true)
         .await
         .is_none()
     {

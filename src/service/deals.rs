@@ -201,10 +201,13 @@ pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealReco
         available_units,
     };
     let record = state.store.insert_deal(&deal, now).await?;
-    state.engine.launch(LoadedDeal {
-        record: record.clone(),
-        units_by_customer: Default::default(),
-    });
+    super::start_deal(
+        state,
+        LoadedDeal {
+            record: record.clone(),
+            units_by_customer: Default::default(),
+        },
+    );
     tracing::info!(
         deal_id = record.id,
         units = record.total_units,
@@ -249,7 +252,10 @@ pub async fn update_deal(
         resize(state, &handle, &current, delta_units, now).await?;
     }
     if terms != old {
-        state.store.update_deal_terms(deal_id, &terms, now).await?;
+        state
+            .store
+            .update_deal_terms(deal_id, current.owner_epoch, &terms, now)
+            .await?;
         let amended = handle
             .addr
             .send(Amend {
@@ -322,7 +328,11 @@ async fn resize(
             })
             .await
             .map_err(engine_gone)??;
-        if let Err(error) = state.store.resize_deal(deal_id, delta_units, now).await {
+        if let Err(error) = state
+            .store
+            .resize_deal(deal_id, current.owner_epoch, delta_units, now)
+            .await
+        {
             let undone = handle
                 .addr
                 .send(Resize {
@@ -336,7 +346,10 @@ async fn resize(
             return Err(error.into());
         }
     } else {
-        state.store.resize_deal(deal_id, delta_units, now).await?;
+        state
+            .store
+            .resize_deal(deal_id, current.owner_epoch, delta_units, now)
+            .await?;
         let grown = handle
             .addr
             .send(Resize {
@@ -403,7 +416,11 @@ pub async fn set_closed(
         })
         .await
         .map_err(engine_gone)??;
-    if let Err(error) = state.store.set_deal_closed(deal_id, closed, now).await {
+    if let Err(error) = state
+        .store
+        .set_deal_closed(deal_id, before.owner_epoch, closed, now)
+        .await
+    {
         let undone = handle
             .addr
             .send(SetClosed {

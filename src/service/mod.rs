@@ -9,10 +9,12 @@
 
 pub mod cluster;
 pub mod deals;
+pub mod feed;
 pub mod orders;
 
 use actors::deal::{DealRecord, Reload, Snapshot};
 use actors::deal_handle::DealHandle;
+use actors::journal::LoadedDeal;
 use actors::registry::Location;
 
 use crate::error::{ApiError, ErrorCode};
@@ -21,10 +23,7 @@ use crate::telemetry::error_chain;
 
 /// 503 `DEAL_UNAVAILABLE`: the deal's owner is unknown or moving (cluster mode).
 pub fn deal_unavailable() -> ApiError {
-    ApiError::new(
-        ErrorCode::DealUnavailable,
-        "the deal has no owner right now; retry shortly",
-    )
+    ApiError::deal_unavailable()
 }
 
 /// In cluster mode a deal is served only by the node that holds its lease, and only until the
@@ -59,13 +58,36 @@ pub async fn snapshot(handle: &DealHandle) -> Result<DealRecord, ApiError> {
     handle.addr.send(Snapshot).await.map_err(engine_gone)
 }
 
+/// Starts the actor of a deal read from the store: selling it on a single node, following
+/// it in cluster mode (the cluster rounds decide which node sells it).
+pub fn start_deal(state: &AppState, loaded: LoadedDeal) {
+    if state.cluster.is_cluster() {
+        state.engine.follow(loaded.record);
+    } else {
+        state.engine.launch(loaded);
+    }
+}
+
 /// Makes the deal's actor hold the deal as stored, after `what` left the two apart (an undo
 /// that failed, or a change the store took and the actor did not). A live actor takes the
 /// stored deal in (`Reload`); one that cannot be reached is replaced by a new one started from
 /// the store. Returns the deal as it now stands, or `None` when the store could not be read
 /// either (then the next start re-derives it; logged).
 pub async fn reload_deal(state: &AppState, deal_id: i64, what: &str) -> Option<DealRecord> {
-    metrics::counter!("topkart_deal_reloads_total").increment(1);
+    reload(state, deal_id, what, false).await
+}
+
+/// Reloads the deal as [`reload_deal`] does; `take_over`: this node has just taken the deal's
+/// epoch and sells it from now on (cluster mode).
+pub async fn reload(
+    state: &AppState,
+    deal_id: i64,
+    what: &str,
+    take_over: bool,
+) -> Option<DealRecord> {
+    if !take_over {
+        metrics::counter!("topkart_deal_reloads_total").increment(1);
+    }
     let loaded = match state.store.load_deal(deal_id).await {
         Ok(Some(loaded)) => loaded,
         Ok(None) => {
@@ -84,18 +106,37 @@ pub async fn reload_deal(state: &AppState, deal_id: i64, what: &str) -> Option<D
     };
     let record = loaded.record.clone();
     let reloaded = match state.engine.registry().get(deal_id) {
-        Some(handle) => handle.addr.send(Reload(loaded.clone())).await.is_ok(),
+        Some(handle) => handle
+            .addr
+            .send(Reload {
+                loaded: loaded.clone(),
+                take_over,
+            })
+            .await
+            .is_ok(),
         None => false,
     };
     if !reloaded {
         // The actor is gone: a new one takes the deal over from the store.
-        state.engine.launch(loaded);
+        if take_over {
+            state.engine.launch(loaded);
+        } else {
+            start_deal(state, loaded);
+        }
     }
-    tracing::warn!(
-        deal_id,
-        what,
-        replaced_actor = !reloaded,
-        "deal reloaded from the store"
-    );
+    if take_over {
+        tracing::debug!(
+            deal_id,
+            replaced_actor = !reloaded,
+            "deal loaded for a takeover"
+        );
+    } else {
+        tracing::warn!(
+            deal_id,
+            what,
+            replaced_actor = !reloaded,
+            "deal reloaded from the store"
+        );
+    }
     Some(record)
 }

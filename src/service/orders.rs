@@ -85,6 +85,50 @@ pub async fn place_order(
     outcome
 }
 
+/// Cluster mode, on a node that does not sell the deal: refuses here what its owner would
+/// refuse at once — an admin, a quantity out of range, and (unless the order carries an
+/// `Idempotency-Key`, whose earlier outcome only the owner can replay) a deal that this
+/// node's mirror shows sold out, closed, expired or not started. A refusal here counts
+/// against the customer's rate limit as one at the owner would.
+pub fn refuse_doomed(
+    state: &AppState,
+    caller: Caller,
+    deal_id: i64,
+    quantity: i64,
+    keyed: bool,
+) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "orders are placed by customers",
+        ));
+    }
+    if !(1..=QUANTITY_MAX).contains(&quantity) {
+        return Err(ApiError::field(
+            "quantity",
+            format!("must be from 1 to {QUANTITY_MAX}"),
+        ));
+    }
+    if keyed {
+        return Ok(());
+    }
+    let refusal = state
+        .engine
+        .registry()
+        .with(deal_id, |handle| handle.mirror.refusal(quantity, now_ms()))
+        .flatten();
+    let Some(refusal) = refusal else {
+        return Ok(());
+    };
+    state.limits.attempt(
+        crate::rate_limit::Kind::OrderPerCustomer,
+        &caller.user_id.to_string(),
+        now_ms(),
+    )?;
+    metrics::counter!("topkart_orders_refused_total", "reason" => "mirror").increment(1);
+    Err(PlaceError::from(refusal).into())
+}
+
 fn mismatch() -> ApiError {
     ApiError::new(
         ErrorCode::IdempotencyMismatch,
@@ -144,15 +188,29 @@ pub async fn order_for(
     visible_to(order, caller)
 }
 
-/// Moves an order to `next`; a cancellation's units go back to the deal's actor at once.
+/// Moves an order to `next`; a cancellation's units go back to the deal's actor at once. In
+/// cluster mode a cancellation is the deal owner's to make (the route forwards it there): the
+/// store takes the units back only under the owner's fencing epoch, and the owner's actor
+/// takes them back in memory.
 pub async fn change_status(
     state: &AppState,
-    order_id: i64,
+    order: &OrderRecord,
     next: OrderStatus,
 ) -> Result<OrderRecord, ApiError> {
+    let order_id = order.id;
+    let epoch = if next == OrderStatus::Cancelled {
+        super::require_owner(state, order.deal_id)?;
+        match state.engine.registry().get(order.deal_id) {
+            Some(handle) => handle.mirror.owner_epoch(),
+            // A deal set aside at start (malformed) has no actor: the store's epoch stands.
+            None => state.store.deal_epoch(order.deal_id).await?.unwrap_or(0),
+        }
+    } else {
+        0
+    };
     match state
         .store
-        .transition_order(order_id, next, now_ms())
+        .transition_order(order_id, next, epoch, now_ms())
         .await?
     {
         Transition::NotFound => Err(ApiError::not_found("order")),

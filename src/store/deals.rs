@@ -142,16 +142,18 @@ impl Store {
         }))
     }
 
-    /// Stores a deal's new definition (units aside).
+    /// Stores a deal's new definition (units aside), if the store still holds the deal under
+    /// `epoch` (the fence: else `OwnershipLost`, nothing changed).
     pub async fn update_deal_terms(
         &self,
         deal_id: DealId,
+        epoch: i64,
         terms: &DealTerms,
         now: Millis,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE deals SET product_name = $2, actual_price = $3, final_price = $4, starts_at = $5, \
-                           expires_at = $6, per_customer_limit = $7, recurrence = $8, updated_at = $9 WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(SQL)
+                           expires_at = $6, per_customer_limit = $7, recurrence = $8, updated_at = $9 WHERE id = $1 AND owner_epoch = $10";
+        let changed = on_pool!(self, pool => sqlx::query(SQL)
             .bind(deal_id)
             .bind(&terms.product_name)
             .bind(terms.actual_price)
@@ -161,10 +163,11 @@ impl Store {
             .bind(terms.per_customer_limit)
             .bind(terms.recurrence.as_str())
             .bind(now)
+            .bind(epoch)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
-        Ok(())
+        fenced_unless(changed == 1, deal_id)
     }
 
     /// Moves a deal's stored total and available units by the same amount. Relative, so it
@@ -172,23 +175,30 @@ impl Store {
     /// `±UNITS_MAX` (the engine proved it), and the row changes only if the new total stays in
     /// `0..=UNITS_MAX` with its available units not below zero: the store never receives a
     /// value the engine would refuse, and never takes one that would wrap (SQLite would turn
-    /// an overflowing sum into a REAL).
+    /// an overflowing sum into a REAL). Fenced by `epoch` like every change to a deal.
     pub async fn resize_deal(
         &self,
         deal_id: DealId,
+        epoch: i64,
         delta_units: i64,
         now: Millis,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE deals SET total_units = total_units + $2, available_units = available_units + $2, \
-                           updated_at = $3 WHERE id = $1 AND total_units + $2 BETWEEN 0 AND $4 AND available_units + $2 >= 0";
+                           updated_at = $3 WHERE id = $1 AND total_units + $2 BETWEEN 0 AND $4 AND available_units + $2 >= 0 \
+                           AND owner_epoch = $5";
         if !(-UNITS_MAX..=UNITS_MAX).contains(&delta_units) {
             return Err(StoreError::OutOfRange {
                 deal_id,
                 what: format!("a change of {delta_units} units"),
             });
         }
-        let changed = on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(delta_units).bind(now).bind(UNITS_MAX).execute(pool).await.map(|done| done.rows_affected()))?;
+        let changed = on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(delta_units).bind(now).bind(UNITS_MAX).bind(epoch).execute(pool).await.map(|done| done.rows_affected()))?;
         if changed != 1 {
+            if self.deal_epoch(deal_id).await? != Some(epoch) {
+                return Err(StoreError::OwnershipLost {
+                    deal_ids: vec![deal_id],
+                });
+            }
             return Err(StoreError::OutOfRange {
                 deal_id,
                 what: format!("a change of {delta_units} units"),
@@ -197,15 +207,25 @@ impl Store {
         Ok(())
     }
 
+    /// Closes or reopens the deal in the store, fenced by `epoch`.
     pub async fn set_deal_closed(
         &self,
         deal_id: DealId,
+        epoch: i64,
         closed: bool,
         now: Millis,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE deals SET closed = $2, updated_at = $3 WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(closed).bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
-        Ok(())
+        const SQL: &str =
+            "UPDATE deals SET closed = $2, updated_at = $3 WHERE id = $1 AND owner_epoch = $4";
+        let changed = on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(closed).bind(now).bind(epoch).execute(pool).await.map(|done| done.rows_affected()))?;
+        fenced_unless(changed == 1, deal_id)
+    }
+
+    /// The deal's fencing epoch in the store; `None` when there is no such deal.
+    pub async fn deal_epoch(&self, deal_id: DealId) -> Result<Option<i64>, StoreError> {
+        const SQL: &str = "SELECT owner_epoch FROM deals WHERE id = $1";
+        let epoch = on_pool!(self, pool => sqlx::query_scalar(SQL).bind(deal_id).fetch_optional(pool).await)?;
+        Ok(epoch)
     }
 
     /// The deal's stored stock against its current round's live orders.
@@ -257,5 +277,17 @@ impl Store {
         let rows: Vec<(i64, i64)> =
             on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await)?;
         Ok(rows.into_iter().collect())
+    }
+}
+
+/// A fenced change that matched no row: the store holds the deal under another epoch (or no
+/// longer holds it), so another node owns it now and nothing was changed.
+fn fenced_unless(changed: bool, deal_id: DealId) -> Result<(), StoreError> {
+    if changed {
+        Ok(())
+    } else {
+        Err(StoreError::OwnershipLost {
+            deal_ids: vec![deal_id],
+        })
     }
 }

@@ -25,5 +25,5 @@ pub use error::StoreError;
 pub use journal::StoreJournal;
 pub use orders::{OrderFilter, Transition};
 pub use pool::Store;
-pub use rows::User;
+pub use rows::{DealRow, User};
 pub use users::NewUser;

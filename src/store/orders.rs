@@ -285,12 +285,15 @@ impl Store {
         &self,
         order_id: OrderId,
         next: OrderStatus,
+        epoch: i64,
         now: Millis,
     ) -> Result<Transition, StoreError> {
         const UPDATE: &str =
             "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
-        const RESTOCK: &str =
-            "UPDATE deals SET available_units = available_units + $3 WHERE id = $1 AND round = $2";
+        // Fenced like every change to a deal: the units go back only under the epoch of the
+        // node whose actor takes them back (an order of an earlier round restocks nothing).
+        const RESTOCK: &str = "UPDATE deals SET available_units = available_units + CASE WHEN round = $2 THEN $3 ELSE 0 END \
+                               WHERE id = $1 AND owner_epoch = $4";
         let Some(current) = self.order_by_id(order_id).await? else {
             return Ok(Transition::NotFound);
         };
@@ -310,10 +313,14 @@ impl Store {
                     .await?
                     .rows_affected();
                 if changed == 1 && next == OrderStatus::Cancelled {
-                    sqlx::query(RESTOCK).bind(current.deal_id).bind(current.round).bind(current.quantity).execute(&mut *tx).await?;
+                    let restocked = sqlx::query(RESTOCK).bind(current.deal_id).bind(current.round).bind(current.quantity).bind(epoch).execute(&mut *tx).await?.rows_affected();
+                    if restocked != 1 {
+                        // Dropping the transaction rolls the status change back.
+                        return Ok(None);
+                    }
                 }
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(changed)
+                Ok::<_, sqlx::Error>(Some(changed))
             }
             .await;
             // Never reuse a connection whose transaction failed (see `commit_orders`).
@@ -322,6 +329,11 @@ impl Store {
             }
             changed
         })?;
+        let Some(changed) = changed else {
+            return Err(StoreError::OwnershipLost {
+                deal_ids: vec![current.deal_id],
+            });
+        };
         if changed != 1 {
             // Someone changed it between our read and our update: report what it is now.
             return Ok(match self.order_by_id(order_id).await? {

@@ -68,8 +68,9 @@ impl From<UserRow> for User {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct DealRow {
+/// A deal flat, as stored; also what cluster mode's mirror feed carries between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct DealRow {
     pub id: i64,
     pub product_name: String,
     pub actual_price: i64,
@@ -86,6 +87,29 @@ pub(super) struct DealRow {
     pub owner_epoch: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl From<&DealRecord> for DealRow {
+    fn from(record: &DealRecord) -> Self {
+        Self {
+            id: record.id,
+            product_name: record.product_name.clone(),
+            actual_price: record.actual_price,
+            final_price: record.final_price,
+            total_units: record.total_units,
+            available_units: record.available_units,
+            starts_at: record.starts_at,
+            expires_at: record.expires_at,
+            per_customer_limit: record.per_customer_limit,
+            closed: record.closed,
+            recurrence: record.recurrence.as_str().to_owned(),
+            round: record.round,
+            rearmed_day: record.rearmed_day,
+            owner_epoch: record.owner_epoch,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
 }
 
 impl DealRow {

@@ -124,8 +124,97 @@ async fn a_batch_under_a_stale_epoch_stores_nothing_and_the_deal_stops_selling()
     app.finish().await;
 }
 
+/// Every change to a deal is fenced like the writer's batches: once the store holds another
+/// epoch for the deal (another node took it over), an admin's change and a cancellation's
+/// units going back answer 503 `DEAL_UNAVAILABLE` and change nothing, in the store or in
+/// memory. On both stores (a single node keeps its epoch, so the fence never bites it).
+async fn changes_to_a_deal_taken_over_elsewhere_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let deal = app.create_deal(10, json!({})).await;
+    let customers = app.customers(1).await;
+    let (status, order) = app.order(&customers[0].token, deal).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let before = app
+        .store()
+        .load_deal(deal)
+        .await
+        .expect("store")
+        .expect("deal");
+    app.store().take_deal(deal).await.expect("epoch taken");
+
+    let path = format!("/api/v1/deals/{deal}");
+    let admin = Some(app.admin_token.as_str());
+    for (method, path, body) in [
+        (
+            "PATCH",
+            path.clone(),
+            Some(json!({"product_name": "Renamed"})),
+        ),
+        ("PATCH", path.clone(), Some(json!({"total_units": 20}))),
+        ("PATCH", path.clone(), Some(json!({"total_units": 5}))),
+        ("POST", format!("{path}/close"), None),
+    ] {
+        assert_error(
+            &app.call(method, &path, admin, body).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DEAL_UNAVAILABLE",
+        );
+    }
+    assert_error(
+        &app.call(
+            "POST",
+            &format!("/api/v1/orders/{}/cancel", order["id"]),
+            Some(&customers[0].token),
+            None,
+        )
+        .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "DEAL_UNAVAILABLE",
+    );
+    let after = app
+        .store()
+        .load_deal(deal)
+        .await
+        .expect("store")
+        .expect("deal");
+    assert_eq!(
+        after.record,
+        actors::deal::DealRecord {
+            owner_epoch: before.record.owner_epoch + 1,
+            ..before.record.clone()
+        },
+        "only the epoch moved"
+    );
+    let stored_order = app
+        .store()
+        .order_by_id(order["id"].as_i64().expect("id"))
+        .await
+        .expect("store")
+        .expect("order");
+    assert_eq!(stored_order.status.as_str(), "OPEN");
+    let (status, shown) = app.call("GET", &path, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &shown["status"],
+            &shown["product_name"],
+            &shown["total_units"]
+        ),
+        (
+            &json!("ACTIVE"),
+            &json!(before.record.product_name),
+            &json!(10)
+        ),
+        "memory as before: {shown}"
+    );
+    assert!(app.stock(deal).await.conserved());
+    app.finish().await;
+}
+
+crate::on_both_stores!(changes_to_a_deal_taken_over_elsewhere_change_nothing);
+
 /// The value of a metric in a node's `/metrics`.
-async fn metric(node: &EngineProcess, name: &str) -> f64 {
+pub async fn metric(node: &EngineProcess, name: &str) -> f64 {
     let mut response = node
         .client
         .get(format!("{}/metrics", node.base))

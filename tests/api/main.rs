@@ -12,6 +12,7 @@ mod cluster;
 mod compat;
 mod deals;
 mod edges;
+mod feed;
 mod limits;
 mod loadtest;
 mod openapi;

@@ -168,11 +168,16 @@ async fn a_joining_node_takes_its_share_and_no_deal_moves_twice() {
     let joined = Instant::now();
     let after = loop {
         let now = owners(&n1, &admin, 30, Duration::from_secs(10)).await;
-        let settled = now.iter().all(|(deal_id, owner, _)| {
-            // Settled: every deal with the node the three now make its winner.
-            let nodes = ["n1".to_owned(), "n2".to_owned(), "n3".to_owned()];
-            topkart::cluster::ownership::winner(&nodes, *deal_id) == Some(owner)
-        });
+        let settled =
+            now.iter()
+                .zip(&before)
+                .all(|((deal_id, owner, epoch), (_, old_owner, old_epoch))| {
+                    // Settled: every deal with the node the three now make its winner, and a deal that
+                    // moved has its new epoch too (the lease is taken first, then the epoch).
+                    let nodes = ["n1".to_owned(), "n2".to_owned(), "n3".to_owned()];
+                    topkart::cluster::ownership::winner(&nodes, *deal_id) == Some(owner)
+                        && (owner == old_owner || epoch > old_epoch)
+                });
         if settled {
             break now;
         }

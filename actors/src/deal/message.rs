@@ -81,8 +81,22 @@ pub struct Snapshot;
 pub struct LoseOwnership;
 
 /// Replace the deal's state with the deal as stored (the store is the truth): after a change
-/// that reached the store but not the actor, or whose undo failed. Answers the drift between
-/// the stored available units and those derived from the orders.
+/// that reached the store but not the actor, or whose undo failed (`take_over: false`), or
+/// when this node has just taken the deal's fencing epoch (`take_over: true`, cluster mode).
+/// Without a takeover the actor keeps selling only if the store still holds the epoch it sold
+/// under: a stored epoch that moved on means another node owns the deal. Answers the drift
+/// between the stored available units and those derived from the orders.
 #[derive(Message, Debug)]
 #[rtype(result = "i64")]
-pub struct Reload(pub LoadedDeal);
+pub struct Reload {
+    pub loaded: LoadedDeal,
+    pub take_over: bool,
+}
+
+/// The deal as its owner on another node published it (cluster mode's mirror feed). A deal
+/// this node does not own takes it in, so its mirror answers reads and refuses doomed orders
+/// as the owner would; a deal this node owns ignores it (its own actor is the truth). Answers
+/// whether the record was taken in.
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct Follow(pub DealRecord);

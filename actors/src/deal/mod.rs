@@ -7,8 +7,8 @@ mod state;
 
 pub use actor::{DealActor, link};
 pub use message::{
-    Amend, Attribute, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed,
-    Snapshot,
+    Amend, Attribute, Follow, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
+    SetClosed, Snapshot,
 };
 pub use state::{DealState, Reservation, order_total};
 

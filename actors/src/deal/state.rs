@@ -98,6 +98,22 @@ impl DealState {
         state
     }
 
+    /// A deal as another node sells it (cluster mode's follower): its units sold are known,
+    /// not who bought them, so all count as unattributed. A follower never sells; taking the
+    /// deal over reloads it from the store.
+    pub fn followed(record: DealRecord) -> Self {
+        let sold_units = record.total_units - record.available_units;
+        let state = Self {
+            record,
+            sold_units,
+            units_by_customer: HashMap::new(),
+            unattributed_units: sold_units,
+            rearming: false,
+        };
+        state.assert_conserved();
+        state
+    }
+
     pub fn record(&self) -> &DealRecord {
         &self.record
     }

@@ -9,7 +9,7 @@
 //! units are claimed here, on the caller's thread ([`DealMirror::try_claim`]), under the terms
 //! the actor published with the loan.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::ledger::{Claim, UnitsLedger};
@@ -28,6 +28,8 @@ pub struct DealMirror {
     /// Set once the deal's ownership was lost to another node (cluster mode): nothing is sold
     /// here any more.
     unowned: AtomicBool,
+    /// Counts the definitions published (cluster mode's feed republishes a deal when it moves).
+    version: AtomicU64,
     /// The window, copied out of `published` so the fast path takes no lock.
     starts_at: AtomicI64,
     expires_at: AtomicI64,
@@ -64,6 +66,7 @@ impl DealMirror {
             closed: AtomicBool::new(record.closed),
             rearming: AtomicBool::new(false),
             unowned: AtomicBool::new(false),
+            version: AtomicU64::new(0),
             starts_at: AtomicI64::new(record.starts_at),
             expires_at: AtomicI64::new(record.expires_at),
             published: RwLock::new(Published {
@@ -80,6 +83,13 @@ impl DealMirror {
         self.closed.store(record.closed, Ordering::Release);
         self.ledger.set(record.available_units);
         self.write_published().record = Arc::new(record.clone());
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many definitions of the deal were published so far: with the live stock, whether
+    /// anything about the deal changed since it was last looked at.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Sets the stock of a ledger that is not lent (actor only).
@@ -156,6 +166,12 @@ impl DealMirror {
         self.published
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The fencing epoch the deal is sold under here (cluster mode; 0 on a single node that
+    /// never ran in a cluster).
+    pub fn owner_epoch(&self) -> i64 {
+        self.read_published().record.owner_epoch
     }
 
     /// The deal was lost to another node, or taken (back) over (actor only).

@@ -106,6 +106,9 @@ pub struct ClaimedOrder {
     pub customer_id: CustomerId,
     pub quantity: i64,
     pub round: i64,
+    /// The fencing epoch the order was sold under: claims of another tenure belong to a state
+    /// that is gone (cluster mode), as claims of another round do.
+    pub owner_epoch: i64,
 }
 
 /// An order that will not be stored, on its way back to its deal: the deal takes its units back,
@@ -116,6 +119,8 @@ pub struct ReturnedUnits {
     pub customer_id: CustomerId,
     pub quantity: i64,
     pub round: i64,
+    /// The fencing epoch the order was sold under (see `ClaimedOrder::owner_epoch`).
+    pub owner_epoch: i64,
     /// Whether the deal already counts these units as the customer's (every order the actor
     /// reserved; a claimed order once the writer attributed it).
     pub attributed: bool,

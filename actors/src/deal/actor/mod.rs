@@ -15,16 +15,15 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::message::{
-    Amend, Attribute, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed,
-    Snapshot,
+    Amend, Attribute, Follow, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
+    SetClosed, Snapshot,
 };
 use super::state::DealState;
-use crate::clock::{Clock, DAY_MS, day_of, next_midnight};
+use crate::clock::Clock;
 use crate::fast_path::mirror::DealMirror;
 use crate::journal::Journal;
 use crate::model::{
@@ -32,6 +31,8 @@ use crate::model::{
     ReturnedUnits,
 };
 use crate::order_writer::{DealLink, PendingOrder, WriterHandle};
+
+mod calendar;
 
 /// The writer's way back to a deal: its actor's address. `do_send` on purpose: neither message
 /// may be lost to a full mailbox, and each is bounded by one batch.
@@ -55,9 +56,6 @@ impl DealLink for ActorLink {
 pub fn link(addr: Addr<DealActor>) -> Arc<dyn DealLink> {
     Arc::new(ActorLink(addr))
 }
-
-/// How long to wait before trying a failed daily re-arm again.
-const REARM_RETRY: Duration = Duration::from_secs(1);
 
 pub struct DealActor {
     state: DealState,
@@ -88,7 +86,9 @@ impl DealActor {
         journal: Arc<dyn Journal>,
         clock: Arc<dyn Clock>,
         mailbox_capacity: usize,
+        owned: bool,
     ) -> Self {
+        mirror.set_unowned(!owned);
         Self {
             state,
             mirror,
@@ -96,11 +96,17 @@ impl DealActor {
             journal,
             clock,
             link: None,
-            owned: true,
+            owned,
             mailbox_capacity,
             lent: false,
             parked: VecDeque::new(),
         }
+    }
+
+    /// Sells the deal (`true`), or follows it, selling nothing (`false`).
+    fn set_owned(&mut self, owned: bool) {
+        self.owned = owned;
+        self.mirror.set_unowned(!owned);
     }
 
     /// Takes in the claims made so far without ending the loan.
@@ -203,89 +209,6 @@ impl DealActor {
         }
         self.publish_units();
     }
-
-    /// At the end of the window the loan is recalled, so no claim lands after it whatever the
-    /// claiming thread's clock says, and the mirror publishes the deal as it stands. Orders are
-    /// refused at the instant either way: each compares its own `now` with `expires_at`.
-    fn schedule_expiry(&self, ctx: &mut Context<Self>) {
-        let expires_at = self.state.record().expires_at;
-        let wait = expires_at - self.clock.now_ms();
-        if wait < 0 {
-            return;
-        }
-        // A window far ahead is waited for a day at a time (the timer then looks again).
-        let wait = Duration::from_millis(u64::try_from(wait.min(DAY_MS)).unwrap_or(0));
-        ctx.run_later(wait, move |actor, ctx| {
-            // The window may have moved since (an admin's change or a re-arm): look again.
-            if actor.state.record().expires_at != expires_at {
-                return;
-            }
-            if actor.clock.now_ms() < expires_at {
-                actor.schedule_expiry(ctx);
-                return;
-            }
-            actor.recall();
-            actor.publish();
-            tracing::debug!(deal_id = actor.state.id(), "deal window ended");
-        });
-    }
-
-    fn schedule_rearm(&self, ctx: &mut Context<Self>) {
-        if self.state.record().recurrence != Recurrence::Daily {
-            return;
-        }
-        let now = self.clock.now_ms();
-        let midnight = next_midnight(now);
-        let wait = Duration::from_millis(u64::try_from(midnight - now).unwrap_or(0));
-        ctx.run_later(wait, move |actor, ctx| actor.rearm(ctx, day_of(midnight)));
-    }
-
-    /// Starts the round of `day`: pauses sales, persists the re-arm, then takes the stored deal
-    /// as the new state. Keyed by day in the store, so a restart or a second timer is harmless.
-    fn rearm(&mut self, ctx: &mut Context<Self>, day: i64) {
-        if self.state.record().recurrence != Recurrence::Daily
-            || self.state.record().rearmed_day >= day
-        {
-            return;
-        }
-        self.recall();
-        self.state.begin_rearm();
-        self.mirror.set_rearming(true);
-        self.publish_units();
-        let deal_id = self.state.id();
-        let persisted = self.journal.rearm_deal(deal_id, day);
-        ctx.spawn(
-            persisted
-                .into_actor(self)
-                .map(move |result, actor, ctx| match result {
-                    Ok(loaded) => {
-                        let (state, drift) =
-                            DealState::recover(loaded.record, loaded.units_by_customer);
-                        if drift != 0 {
-                            tracing::error!(
-                                deal_id,
-                                drift,
-                                "stored available_units drifted from the orders"
-                            );
-                        }
-                        actor.state = state;
-                        actor.mirror.set_rearming(false);
-                        actor.publish();
-                        tracing::info!(deal_id, round = actor.state.round(), "daily deal re-armed");
-                        actor.schedule_rearm(ctx);
-                        actor.schedule_expiry(ctx);
-                        actor.serve_parked(ctx);
-                    }
-                    Err(error) => {
-                        tracing::error!(deal_id, %error, "daily re-arm failed; retrying");
-                        actor.state.abort_rearm();
-                        actor.mirror.set_rearming(false);
-                        actor.publish_units();
-                        ctx.run_later(REARM_RETRY, move |actor, ctx| actor.rearm(ctx, day));
-                    }
-                }),
-        );
-    }
 }
 
 impl Actor for DealActor {
@@ -295,11 +218,10 @@ impl Actor for DealActor {
         ctx.set_mailbox_capacity(self.mailbox_capacity);
         self.link = Some(link(ctx.address()));
         self.publish_units();
-        let now = self.clock.now_ms();
-        if self.state.rearm_due(now) {
-            self.rearm(ctx, day_of(now));
-        } else {
-            self.schedule_rearm(ctx);
+        // Only the owner re-arms (a follower's round arrives through `Follow`, or with the
+        // store's deal when it takes the deal over).
+        if self.owned {
+            self.rearm_or_schedule(ctx);
         }
         self.schedule_expiry(ctx);
     }
@@ -317,9 +239,14 @@ impl Handler<Attribute> for DealActor {
     type Result = ();
 
     fn handle(&mut self, msg: Attribute, ctx: &mut Self::Context) {
+        if !self.owned {
+            // A deal this node no longer sells holds no claims of its own (see `Follow`).
+            return;
+        }
         // The claims reported here may not have been taken in yet.
         self.absorb_claims();
-        for order in msg.orders {
+        let epoch = self.state.record().owner_epoch;
+        for order in msg.orders.iter().filter(|order| order.owner_epoch == epoch) {
             self.state
                 .attribute(order.customer_id, order.quantity, order.round);
         }
@@ -331,6 +258,9 @@ impl Handler<Release> for DealActor {
     type Result = bool;
 
     fn handle(&mut self, msg: Release, _: &mut Self::Context) -> bool {
+        if !self.owned {
+            return false;
+        }
         self.recall();
         let released = self.state.release(msg.customer_id, msg.quantity, msg.round);
         self.publish_units();
@@ -342,6 +272,13 @@ impl Handler<ReturnUnits> for DealActor {
     type Result = ();
 
     fn handle(&mut self, ReturnUnits(units): ReturnUnits, ctx: &mut Self::Context) {
+        if !self.owned || units.owner_epoch != self.state.record().owner_epoch {
+            // The units were never stored (the batch was fenced or failed), and they belong
+            // to a tenure that is gone: a deal this node no longer sells shows its owner's
+            // stock, and one it took over again was reloaded from the store without them.
+            let _ = units.reply.send(Err(units.error));
+            return;
+        }
         self.recall();
         if units.attributed {
             self.state
@@ -419,8 +356,7 @@ impl Handler<LoseOwnership> for DealActor {
 
     fn handle(&mut self, _: LoseOwnership, _: &mut Self::Context) {
         self.recall();
-        self.owned = false;
-        self.mirror.set_unowned(true);
+        self.set_owned(false);
         self.publish_units();
         // Orders parked for attribution will not be sold here either.
         for order in self.parked.drain(..) {
@@ -436,18 +372,40 @@ impl Handler<LoseOwnership> for DealActor {
 impl Handler<Reload> for DealActor {
     type Result = i64;
 
-    fn handle(&mut self, Reload(loaded): Reload, ctx: &mut Self::Context) -> i64 {
+    fn handle(&mut self, msg: Reload, ctx: &mut Self::Context) -> i64 {
         self.recall();
-        let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
+        let sold_under = self.state.record().owner_epoch;
+        let (state, drift) = DealState::recover(msg.loaded.record, msg.loaded.units_by_customer);
         assert_eq!(state.id(), self.state.id(), "a deal reloads only itself");
         self.state = state;
-        // The stored deal is the truth, its epoch included: the node sells it again (cluster
-        // mode reloads a deal when it takes it over).
-        self.owned = true;
-        self.mirror.set_unowned(false);
+        // The stored deal is the truth, its epoch included. A takeover sells under the new
+        // epoch; any other reload sells on only under the epoch it sold under, so a node that
+        // lost the deal never picks the new owner's epoch up from the store.
+        let owned = msg.take_over || (self.owned && self.state.record().owner_epoch == sold_under);
+        self.set_owned(owned);
         self.publish();
         self.schedule_expiry(ctx);
+        if owned {
+            self.rearm_or_schedule(ctx);
+        }
         self.serve_parked(ctx);
         drift
+    }
+}
+
+impl Handler<Follow> for DealActor {
+    type Result = bool;
+
+    fn handle(&mut self, Follow(record): Follow, ctx: &mut Self::Context) -> bool {
+        if self.owned || record.id != self.state.id() || !record.problems().is_empty() {
+            return false;
+        }
+        let window_moved = record.expires_at != self.state.record().expires_at;
+        self.state = DealState::followed(record);
+        self.publish();
+        if window_moved {
+            self.schedule_expiry(ctx);
+        }
+        true
     }
 }
