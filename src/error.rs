@@ -41,6 +41,7 @@ pub enum ErrorCode {
     StoreUnavailable,
     Overloaded,
     DealUnavailable,
+    OutcomeUnknown,
 }
 
 impl ErrorCode {
@@ -71,6 +72,9 @@ impl ErrorCode {
             StoreUnavailable => ("STORE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             Overloaded => ("OVERLOADED", StatusCode::SERVICE_UNAVAILABLE),
             DealUnavailable => ("DEAL_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            // A gateway's answer: the request reached the deal's owner, which stopped
+            // answering; whether it was carried out is not known here.
+            OutcomeUnknown => ("OUTCOME_UNKNOWN", StatusCode::GATEWAY_TIMEOUT),
         }
     }
 
@@ -125,6 +129,7 @@ impl ApiError {
                 | ErrorCode::StoreUnavailable
                 | ErrorCode::RateLimited
                 | ErrorCode::DealUnavailable
+                | ErrorCode::OutcomeUnknown
         )
         .then_some(1);
         Self {

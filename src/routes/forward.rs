@@ -6,9 +6,10 @@
 //! travels as it came: the owner verifies the same token against the same secret (every node
 //! has it), so no internal path and no trust in the forwarding node is needed. One hop at
 //! most: a forwarded request carries `X-Topkart-Forwarded`, and a node that is not the owner
-//! either answers 503 `DEAL_UNAVAILABLE` instead of forwarding again. An owner that does not
-//! answer is a 503 too; the order may still have been stored there, which an
-//! `Idempotency-Key` makes safe to retry.
+//! either answers 503 `DEAL_UNAVAILABLE` instead of forwarding again. An owner that cannot be
+//! reached is a 503 too (nothing was sent); one that stops answering after it was asked is a
+//! 504 `OUTCOME_UNKNOWN`, since it may have carried the request out (an `Idempotency-Key`
+//! makes the retry safe).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::service::deal_unavailable;
 use crate::state::AppState;
 
@@ -116,7 +117,7 @@ pub async fn forward(owner_url: &str, req: &HttpRequest, body: Bytes) -> HttpRes
         Err(error) => {
             metrics::counter!("topkart_cluster_forwards_failed_total").increment(1);
             tracing::warn!(%error, owner = owner_url, "forward to the deal's owner failed");
-            return actix_web::ResponseError::error_response(&deal_unavailable());
+            return actix_web::ResponseError::error_response(&failed(&error));
         }
     };
     let bytes = match answer.body().limit(1 << 20).await {
@@ -124,7 +125,7 @@ pub async fn forward(owner_url: &str, req: &HttpRequest, body: Bytes) -> HttpRes
         Err(error) => {
             metrics::counter!("topkart_cluster_forwards_failed_total").increment(1);
             tracing::warn!(%error, owner = owner_url, "the owner's answer could not be read");
-            return actix_web::ResponseError::error_response(&deal_unavailable());
+            return actix_web::ResponseError::error_response(&outcome_unknown());
         }
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -135,4 +136,27 @@ pub async fn forward(owner_url: &str, req: &HttpRequest, body: Bytes) -> HttpRes
         }
     }
     response.body(bytes)
+}
+
+/// What a failed forward tells the caller. Refused before anything was sent (no connection
+/// to the owner): nothing was done, 503 `DEAL_UNAVAILABLE`. Anything later — sent, then no
+/// answer — may have been carried out by the owner before it stopped answering: 504
+/// `OUTCOME_UNKNOWN`, never an answer that claims it was not (a client retries safely with an
+/// `Idempotency-Key`).
+fn failed(error: &awc::error::SendRequestError) -> ApiError {
+    use awc::error::{ConnectError, SendRequestError};
+    match error {
+        // awc reports a connection closed after the request went out, before the answer's
+        // head came back, as `Disconnected`: the owner may have acted on it.
+        SendRequestError::Connect(ConnectError::Disconnected) => outcome_unknown(),
+        SendRequestError::Connect(_) | SendRequestError::Url(_) => deal_unavailable(),
+        _ => outcome_unknown(),
+    }
+}
+
+fn outcome_unknown() -> ApiError {
+    ApiError::new(
+        ErrorCode::OutcomeUnknown,
+        "the deal's owner stopped answering after it was asked; the request may have been carried out: retry with an Idempotency-Key, or check your orders",
+    )
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::engine_process::{EngineProcess, admin_token};
 use crate::helpers::{Backend, TestStore, assert_error, spawn_app};
+use crate::history::History;
 
 /// The Redis the tests use (`TOPKART_TEST_REDIS_URL`, default the local server).
 pub fn redis_url() -> String {
@@ -256,14 +257,22 @@ pub async fn three_nodes(store: &TestStore, cluster: &str) -> (Vec<EngineProcess
 /// One answer a buyer got: the status, whether it carried `Retry-After`, the body.
 pub type Answer = (StatusCode, bool, Value);
 
+/// What one buyer saw: its answers, and whether its last request went unanswered (the node
+/// closed the connection, or died, before answering).
+#[derive(Debug, Default)]
+pub struct BuyerLog {
+    pub answers: Vec<Answer>,
+    pub unanswered: bool,
+}
+
 /// Each token's buyer orders from `node`, again as soon as answered, until `stop` is set or
-/// the node stops answering (its listener closed); each buyer's answers come back on join.
+/// the node stops answering (its listener closed); each buyer's log comes back on join.
 pub fn keep_buying(
     node: &EngineProcess,
     tokens: &[String],
     deal_id: i64,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<actix_web::rt::task::JoinHandle<Vec<Answer>>> {
+) -> Vec<actix_web::rt::task::JoinHandle<BuyerLog>> {
     tokens
         .iter()
         .cloned()
@@ -274,7 +283,7 @@ pub fn keep_buying(
                 stop.clone(),
             );
             crate::helpers::spawn(async move {
-                let mut answers = Vec::new();
+                let mut log = BuyerLog::default();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let Ok(mut response) = client
                         .post(url.clone())
@@ -282,36 +291,38 @@ pub fn keep_buying(
                         .send_json(&json!({"deal_id": deal_id}))
                         .await
                     else {
+                        log.unanswered = true;
                         break;
                     };
                     let retry_after = response.headers().contains_key("Retry-After");
-                    let body: Value = response.json().await.unwrap_or_default();
-                    answers.push((response.status(), retry_after, body));
+                    let Ok(body) = response.json::<Value>().await else {
+                        // The head came, the body did not: the outcome is unknown.
+                        log.unanswered = true;
+                        break;
+                    };
+                    log.answers.push((response.status(), retry_after, body));
                 }
-                answers
+                log
             })
         })
         .collect()
 }
 
-/// The history check of a fault run: every order acknowledged with a 201 is stored, and the
-/// deal's stock is conserved. Returns the stock for the run's own checks.
-pub async fn assert_acknowledged_stored(
-    store: &TestStore,
-    deal_id: i64,
-    acknowledged: &[i64],
-) -> topkart::store::StockCheck {
-    let db = topkart::store::Store::connect(&store.url, 1)
-        .await
-        .expect("store");
-    for id in acknowledged {
-        assert!(
-            db.order_by_id(*id).await.expect("store").is_some(),
-            "order {id} was acknowledged but is not stored"
-        );
+/// The buyers' logs, joined, as one history for the checker.
+pub async fn history_of(
+    buyers: Vec<actix_web::rt::task::JoinHandle<BuyerLog>>,
+) -> (History, Vec<Answer>) {
+    let mut history = History::default();
+    let mut answers = Vec::new();
+    for buyer in buyers {
+        let log = buyer.await.expect("joined");
+        for (status, _, body) in &log.answers {
+            history.record_answer(*status, body);
+        }
+        if log.unanswered {
+            history.record_unanswered();
+        }
+        answers.extend(log.answers);
     }
-    let stock = db.stock_check(deal_id).await.expect("store").expect("deal");
-    assert!(stock.conserved(), "{stock:?}");
-    db.close().await;
-    stock
+    (history, answers)
 }

@@ -12,11 +12,10 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::cluster::{
-    assert_acknowledged_stored, cluster_name, drop_keys, keep_buying, three_nodes,
-};
+use crate::cluster::{cluster_name, drop_keys, history_of, keep_buying, three_nodes};
 use crate::engine_process::{EngineProcess, scenario};
 use crate::helpers::{Backend, TestStore, assert_error, spawn, spawn_app};
+use crate::history::{History, check};
 use crate::ownership::{order_retrying, owners};
 
 #[actix_web::test]
@@ -245,7 +244,9 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
         .expect("a node");
     let paused = &nodes[index];
     let other = &nodes[(index + 1) % 3];
-    order_retrying(paused, &tokens[0], deal_id).await;
+    let (status, first, _) = order_retrying(paused, &tokens[0], deal_id).await;
+    let mut before_and_after = History::default();
+    before_and_after.record_answer(status, &first);
 
     // 64 buyers order from the owner, each again as soon as answered, until told to stop.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -326,22 +327,21 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     let (status, body, answered_by) = order_retrying(other, &tokens[1], deal_id).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(answered_by.as_deref(), Some(moved[0].1.as_str()));
+    before_and_after.record_answer(status, &body);
     // The fault lasts 3× the TTL in all.
     tokio::time::sleep(Duration::from_millis(3_000).saturating_sub(stopped_at.elapsed())).await;
     signal("-CONT");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut acknowledged = Vec::new();
+    let (mut history, answers) = history_of(buyers).await;
     let mut refused_after_wake = 0;
-    for buyer in buyers {
-        for (status, _, body) in buyer.await.expect("joined") {
-            match status {
-                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("order id")),
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    assert_eq!(body["code"], "DEAL_UNAVAILABLE", "{body}");
-                    refused_after_wake += 1;
-                }
-                other => panic!("unexpected {other}: {body}"),
+    for (status, _, body) in &answers {
+        match *status {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["code"], "DEAL_UNAVAILABLE", "{body}");
+                refused_after_wake += 1;
             }
+            other => panic!("unexpected {other}: {body}"),
         }
     }
     // The old owner's queued batch went to the store on waking, under the old epoch.
@@ -355,10 +355,18 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     };
     eprintln!(
         "old owner: {} acknowledged, {refused_after_wake} refused, {fenced} fenced batch(es)",
-        acknowledged.len()
+        history.ok.len()
     );
     assert!(fenced >= 1.0, "the old owner's pending batch met the fence");
-    assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
+    history.absorb(before_and_after);
+    check(
+        "SIGSTOP the owner 3x the TTL",
+        &store,
+        deal_id,
+        100_000,
+        &history,
+    )
+    .await;
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;
@@ -408,22 +416,26 @@ async fn ownership_comes_back_after_redis_loses_everything() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut acknowledged = Vec::new();
-    for buyer in buyers {
-        for (status, retry_after, body) in buyer.await.expect("joined") {
-            match status {
-                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("id")),
-                StatusCode::CONFLICT => assert_eq!(body["code"], "SOLD_OUT", "{body}"),
-                StatusCode::SERVICE_UNAVAILABLE => assert!(retry_after, "{body}"),
-                other => panic!("unexpected {other}: {body}"),
-            }
+    let (history, answers) = history_of(buyers).await;
+    for (status, retry_after, body) in &answers {
+        match *status {
+            StatusCode::CREATED => {}
+            StatusCode::CONFLICT => assert_eq!(body["code"], "SOLD_OUT", "{body}"),
+            StatusCode::SERVICE_UNAVAILABLE => assert!(retry_after, "{body}"),
+            other => panic!("unexpected {other}: {body}"),
         }
     }
-    let stock = assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
-    assert!(stock.units_held <= 200, "oversold: {stock:?}");
+    let stock = check(
+        "Redis loses the cluster's keys",
+        &store,
+        deal_id,
+        200,
+        &history,
+    )
+    .await;
     assert_eq!(
         stock.orders_held as usize,
-        acknowledged.len(),
+        history.ok.len(),
         "every stored order was acknowledged and every acknowledged one stored: {stock:?}"
     );
     drop(nodes);

@@ -2,8 +2,12 @@
 //! on Postgres (`on_both_stores!`), each with a fresh store of its own.
 
 mod engine_process;
+mod failover;
 mod fence;
 mod helpers;
+// `record_n` and `record_rest` read the fault suite's channels (tests/faults.rs) only.
+#[allow(dead_code)]
+mod history;
 
 mod access_log;
 mod burst;

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cluster::{
-    assert_acknowledged_stored, await_nodes, cluster_name, drop_keys, keep_buying, three_nodes,
-};
+use crate::cluster::{await_nodes, cluster_name, drop_keys, history_of, keep_buying, three_nodes};
 use crate::engine_process::{EngineProcess, admin_token, scenario};
 use crate::helpers::{Backend, TestStore, rfc3339};
+use crate::history::{History, check};
 
 /// Each deal's owner and epoch as `node` sees them, once every deal has one (bounded poll).
 pub async fn owners(
@@ -325,7 +324,9 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
         .expect("a node");
     let leaving = &nodes[index];
     let other = &nodes[(index + 1) % 3];
-    order_retrying(leaving, &tokens[0], deal_id).await;
+    let (status, first, _) = order_retrying(leaving, &tokens[0], deal_id).await;
+    let mut elsewhere = History::default();
+    elsewhere.record_answer(status, &first);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let buyers = keep_buying(leaving, &tokens, deal_id, &stop);
@@ -344,21 +345,21 @@ async fn a_terminated_owner_hands_its_deals_over_at_once() {
         "the deal sold elsewhere only after {moved_after:?}"
     );
     eprintln!("sold through {answered_by:?} {moved_after:?} after SIGTERM");
+    elsewhere.record_answer(status, &body);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let mut acknowledged = Vec::new();
-    for buyer in buyers {
-        for (status, retry_after, body) in buyer.await.expect("joined") {
-            match status {
-                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().expect("id")),
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    assert!(retry_after, "a 503 without Retry-After: {body}")
-                }
-                other => panic!("the leaving owner answered {other}: {body}"),
+    let (mut history, answers) = history_of(buyers).await;
+    for (status, retry_after, body) in &answers {
+        match *status {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry_after, "a 503 without Retry-After: {body}")
             }
+            other => panic!("the leaving owner answered {other}: {body}"),
         }
     }
-    assert_acknowledged_stored(&store, deal_id, &acknowledged).await;
+    history.absorb(elsewhere);
+    check("SIGTERM the owner", &store, deal_id, 100_000, &history).await;
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;

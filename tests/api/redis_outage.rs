@@ -3,6 +3,7 @@
 //! at its lease's deadline (nothing is sold without a lease); once it is back, ownership is
 //! re-established within the TTL and a second, under a higher epoch, and the deal sells on.
 
+use crate::history::{History, check};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,8 +78,10 @@ async fn a_redis_outage_stops_selling_and_ownership_comes_back() {
     let (deal_id, tokens) = scenario(&nodes[0], 1_000, 2).await;
     let before = owners(&nodes[0], &admin, 1, Duration::from_secs(5)).await;
     let owner = &nodes[if before[0].1 == "n1" { 0 } else { 1 }];
-    let (status, _, _) = order_retrying(owner, &tokens[0], deal_id).await;
+    let mut history = History::default();
+    let (status, body, _) = order_retrying(owner, &tokens[0], deal_id).await;
     assert_eq!(status, StatusCode::CREATED);
+    history.record_answer(status, &body);
 
     let _ = redis.0.kill();
     let _ = redis.0.wait();
@@ -93,6 +96,7 @@ async fn a_redis_outage_stops_selling_and_ownership_comes_back() {
                 Some(json!({"deal_id": deal_id})),
             )
             .await;
+        history.record_answer(status, &body);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             assert_eq!(body["code"], "DEAL_UNAVAILABLE", "{body}");
             break down_at.elapsed();
@@ -110,6 +114,7 @@ async fn a_redis_outage_stops_selling_and_ownership_comes_back() {
     let up_at = Instant::now();
     let (status, body, _) = loop {
         let answer = order_retrying(owner, &tokens[1], deal_id).await;
+        history.record_answer(answer.0, &answer.1);
         if answer.0 == StatusCode::CREATED {
             break answer;
         }
@@ -125,17 +130,7 @@ async fn a_redis_outage_stops_selling_and_ownership_comes_back() {
         "a higher epoch: {before:?} -> {after:?}"
     );
     eprintln!("selling again {:?} after Redis came back", up_at.elapsed());
-    let db = topkart::store::Store::connect(&store.url, 1)
-        .await
-        .expect("store");
-    assert!(
-        db.stock_check(deal_id)
-            .await
-            .expect("store")
-            .expect("deal")
-            .conserved()
-    );
-    db.close().await;
+    check("Redis down, then back", &store, deal_id, 1_000, &history).await;
     drop(nodes);
     drop(redis);
     store.remove().await;
@@ -199,15 +194,22 @@ async fn a_joining_node_takes_its_share_and_no_deal_moves_twice() {
         );
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for buyer in buyers {
-        for (status, retry_after, body) in buyer.await.expect("joined") {
-            assert!(
-                status == StatusCode::CREATED
-                    || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after),
-                "{status} {body}"
-            );
-        }
+    let (history, answers) = crate::cluster::history_of(buyers).await;
+    for (status, retry_after, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED
+                || (*status == StatusCode::SERVICE_UNAVAILABLE && *retry_after),
+            "{status} {body}"
+        );
     }
+    check(
+        "a node joins under load",
+        &store,
+        first_deal,
+        100_000,
+        &history,
+    )
+    .await;
     drop((n1, n2, n3));
     crate::cluster::drop_keys(&cluster).await;
     store.remove().await;
