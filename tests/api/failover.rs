@@ -13,7 +13,7 @@ use crate::cluster::{cluster_name, drop_keys, history_of, keep_buying, three_nod
 use crate::engine_process::scenario;
 use crate::helpers::{Backend, TestStore};
 use crate::history::check;
-use crate::ownership::{order_retrying, owners};
+use crate::ownership::{await_moved, order_retrying, owners};
 
 #[actix_web::test]
 async fn an_owner_killed_mid_burst_loses_no_acknowledged_order() {
@@ -63,28 +63,26 @@ async fn an_owner_killed_mid_burst_loses_no_acknowledged_order() {
 
     // The deal moves: another node holds its lease under a higher epoch, and sells it.
     let survivor = &nodes[(victim + 1) % 3];
-    let moved = loop {
-        let now = owners(survivor, &admin, 1, Duration::from_secs(3)).await;
-        if now[0].1 != owner && now[0].2 > old_epoch {
-            break now;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_millis(1_000 + 1_000),
-            "the deal did not move within the TTL and a second: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let (new_owner, new_epoch) = await_moved(
+        survivor,
+        &admin,
+        &owner,
+        old_epoch,
+        killed_at,
+        Duration::from_millis(1_000 + 1_000),
+    )
+    .await;
     let (status, body, answered_by) = order_retrying(survivor, &tokens[1], deal_id).await;
     let selling_after = killed_at.elapsed();
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(answered_by.as_deref(), Some(moved[0].1.as_str()));
+    assert_eq!(answered_by.as_deref(), Some(new_owner.as_str()));
     assert!(
         selling_after < Duration::from_millis(1_000 + 1_000),
         "selling again only {selling_after:?} after the kill"
     );
     eprintln!(
         "killed {owner} mid-burst; {} took the deal (epoch {old_epoch} -> {}) and sold it {selling_after:?} after the kill",
-        moved[0].1, moved[0].2
+        new_owner, new_epoch
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 

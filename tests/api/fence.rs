@@ -16,7 +16,7 @@ use crate::cluster::{cluster_name, drop_keys, history_of, keep_buying, three_nod
 use crate::engine_process::{EngineProcess, scenario};
 use crate::helpers::{Backend, TestStore, assert_error, spawn, spawn_app};
 use crate::history::{History, check};
-use crate::ownership::{order_retrying, owners};
+use crate::ownership::{await_moved, order_retrying, owners};
 
 #[actix_web::test]
 async fn a_batch_under_a_stale_epoch_stores_nothing_and_the_deal_stops_selling() {
@@ -312,21 +312,19 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
         .execute(&mut lock)
         .await
         .expect("row let go");
-    let moved = loop {
-        let now = owners(other, &admin, 1, Duration::from_secs(3)).await;
-        if now[0].1 != owner && now[0].2 > old_epoch {
-            break now;
-        }
-        assert!(
-            stopped_at.elapsed() < Duration::from_millis(1_000 + 1_500),
-            "the deal did not move: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    eprintln!("moved to {} after {:?}", moved[0].1, stopped_at.elapsed());
+    let (new_owner, _) = await_moved(
+        other,
+        &admin,
+        &owner,
+        old_epoch,
+        stopped_at,
+        Duration::from_millis(1_000 + 1_500),
+    )
+    .await;
+    eprintln!("moved to {new_owner} after {:?}", stopped_at.elapsed());
     let (status, body, answered_by) = order_retrying(other, &tokens[1], deal_id).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(answered_by.as_deref(), Some(moved[0].1.as_str()));
+    assert_eq!(answered_by.as_deref(), Some(new_owner.as_str()));
     before_and_after.record_answer(status, &body);
     // The fault lasts 3× the TTL in all.
     tokio::time::sleep(Duration::from_millis(3_000).saturating_sub(stopped_at.elapsed())).await;

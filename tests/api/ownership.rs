@@ -48,6 +48,29 @@ pub async fn owners(
     }
 }
 
+/// Polls `node` (bounded: until `since + bound`) until the single deal left `owner` for
+/// another node under an epoch above `old_epoch`; returns the new owner and epoch.
+pub async fn await_moved(
+    node: &EngineProcess,
+    admin: &str,
+    owner: &str,
+    old_epoch: i64,
+    since: Instant,
+    bound: Duration,
+) -> (String, i64) {
+    loop {
+        let now = owners(node, admin, 1, Duration::from_secs(3)).await;
+        if now[0].1 != owner && now[0].2 > old_epoch {
+            return (now[0].1.clone(), now[0].2);
+        }
+        assert!(
+            since.elapsed() < bound,
+            "the deal did not move within {bound:?}: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Deals spread over three nodes; each is sold by its owner only (the answer names it, also
 /// when another node forwarded the order); SIGKILL an owner and its deals move to the others within
 /// the TTL (1 s) and a bit, under a higher epoch, and sell on.
