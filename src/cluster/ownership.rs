@@ -191,6 +191,14 @@ impl Ownership {
             }
             return true;
         }
+        // Taken: the lease was no longer ours; failed: Redis did not answer in time.
+        let reason = if matches!(renewed, Ok(_)) {
+            "taken"
+        } else {
+            "failed"
+        };
+        metrics::counter!("topkart_cluster_lease_renewal_failures_total", "reason" => reason)
+            .increment(1);
         tracing::warn!(deal_id, outcome = ?renewed, "lease renewal failed");
         self.held.remove(&deal_id);
         false

@@ -38,9 +38,14 @@ impl Scenario {
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadtestArgs {
-    /// The Topkart to load.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// The Topkart to load. Repeat it for a cluster's nodes (`--url A --url B …`): the requests
+    /// go to them in turn; the set-up and the verification use the first.
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub urls: Vec<String>,
     /// An admin of that Topkart (sets the scenario up and verifies it).
     #[arg(long, env = "TOPKART_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,

@@ -189,9 +189,9 @@ struct Outcome {
 }
 
 /// Runs the plan for `warmup` and then `duration` on `threads` generator threads and merges what
-/// they recorded.
+/// they recorded. The requests go to the `bases` in turn (a cluster's nodes).
 pub async fn run(
-    base: &str,
+    bases: &[String],
     plan: &Plan,
     load: Load,
     warmup: Duration,
@@ -208,8 +208,8 @@ pub async fn run(
     // in the same process keeps store connections there — seen as a hung Postgres commit).
     let mut workers = Vec::new();
     for thread in 0..threads {
-        let (base, plan, progress, sequence) = (
-            base.to_owned(),
+        let (bases, plan, progress, sequence) = (
+            bases.to_vec(),
             plan.clone(),
             progress.clone(),
             sequence.clone(),
@@ -225,7 +225,7 @@ pub async fn run(
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result = actix_web::rt::System::new().block_on(drive_thread(
-                base,
+                bases,
                 plan,
                 share,
                 Window::new(started, warmup, duration),
@@ -296,7 +296,7 @@ fn print_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
 }
 
 async fn drive_thread(
-    base: String,
+    bases: Vec<String>,
     plan: Plan,
     load: Load,
     window: Window,
@@ -315,7 +315,7 @@ async fn drive_thread(
     let (started, deadline) = (window.started, window.deadline);
     let context = Rc::new(Context {
         client,
-        base,
+        bases,
         uris: RefCell::new(Vec::new()),
         plan,
         window,
@@ -386,9 +386,10 @@ async fn drive_thread(
 
 struct Context {
     client: awc::Client,
-    base: String,
-    /// Each path's full URI, parsed once (a clone shares its bytes).
-    uris: RefCell<Vec<(&'static str, Uri)>>,
+    /// The base URLs requests go to, in turn.
+    bases: Vec<String>,
+    /// Each (base, path)'s full URI, parsed once (a clone shares its bytes).
+    uris: RefCell<Vec<(usize, &'static str, Uri)>>,
     plan: Plan,
     window: Window,
     progress: Arc<Progress>,
@@ -396,15 +397,23 @@ struct Context {
 }
 
 impl Context {
-    fn uri(&self, path: &'static str) -> Uri {
-        if let Some((_, uri)) = self.uris.borrow().iter().find(|(known, _)| *known == path) {
+    /// The URI of `path` at the base whose turn request `sequence` is.
+    fn uri(&self, sequence: u64, path: &'static str) -> Uri {
+        let base = (sequence % self.bases.len() as u64) as usize;
+        if let Some((_, _, uri)) = self
+            .uris
+            .borrow()
+            .iter()
+            .find(|(known_base, known, _)| *known_base == base && *known == path)
+        {
             return uri.clone();
         }
-        // The set-up already reached the server through this base URL and these paths are ours.
-        let uri: Uri = format!("{}{path}", self.base)
+        // The set-up reached the first base through these paths, and every base URL was
+        // checked when the arguments were.
+        let uri: Uri = format!("{}{path}", self.bases[base])
             .parse()
-            .expect("the base URL the set-up used parses");
-        self.uris.borrow_mut().push((path, uri.clone()));
+            .expect("a checked base URL parses");
+        self.uris.borrow_mut().push((base, path, uri.clone()));
         uri
     }
 
@@ -412,7 +421,7 @@ impl Context {
         let request = self.plan.request(sequence);
         let deal_index = request.deal_index;
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
-        let outcome = send(&self.client, self.uri(request.path), request).await;
+        let outcome = send(&self.client, self.uri(sequence, request.path), request).await;
         let now = Instant::now();
         let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
         let measured = intended >= self.window.measured_from;

@@ -26,7 +26,17 @@ pub use report::ScenarioReport;
 /// Runs the scenario(s) the arguments name, prints and writes the reports. Fails when any
 /// scenario's verification fails.
 pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
-    let login = || setup::Api::login(&args.url, &args.admin_username, &args.admin_password.0);
+    for url in &args.urls {
+        let usable = url
+            .parse::<actix_web::http::Uri>()
+            .is_ok_and(|uri| uri.scheme_str() == Some("http") && uri.host().is_some());
+        if !usable {
+            return Err(format!(
+                "--url {url:?} is not an http:// URL such as http://127.0.0.1:8080"
+            ));
+        }
+    }
+    let login = || setup::Api::login(&args.urls[0], &args.admin_username, &args.admin_password.0);
     let scenarios: Vec<Scenario> = match args.scenario {
         Scenario::All => vec![
             Scenario::Baseline,
@@ -43,7 +53,7 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
         eprintln!("== {} ({})", scenario.name(), args.load().describe());
         let prepared = setup::prepare(&login().await?, scenario, args).await?;
         let result = drive::run(
-            &args.url,
+            &args.urls,
             &prepared.plan,
             args.load(),
             Duration::from_secs(args.warmup_secs),

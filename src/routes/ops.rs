@@ -86,6 +86,12 @@ pub async fn metrics(state: State) -> HttpResponse {
         stats.largest_batch.load(Ordering::Relaxed),
     );
     gauge("topkart_live_deals", state.engine.registry().len() as u64);
+    if let Some(ownership) = &state.cluster.ownership {
+        gauge(
+            "topkart_cluster_leases_held",
+            ownership.held_ids().len() as u64,
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

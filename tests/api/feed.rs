@@ -231,6 +231,12 @@ async fn every_node_mirrors_every_deal_and_sends_the_owners_work_to_the_owner() 
         .await;
     }
     assert_refused_locally(other, other_name, &tokens[2], deal_id, "DEAL_CLOSED").await;
+    // What an operator sees: the owner holds a lease it acquired, the other node forwarded.
+    assert_eq!(metric(owner, "topkart_cluster_leases_held").await, 1.0);
+    assert!(metric(owner, "topkart_cluster_leases_acquired_total").await >= 1.0);
+    assert!(metric(other, "topkart_cluster_forwards_total").await >= 4.0);
+    assert!(metric(owner, "topkart_cluster_feed_deals_published_total").await >= 1.0);
+    assert!(metric(other, "topkart_cluster_feed_deals_received_total").await >= 1.0);
     let db = topkart::store::Store::connect(&store.url, 1)
         .await
         .expect("store");

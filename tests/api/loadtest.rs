@@ -5,11 +5,13 @@
 use topkart::config::Secret;
 use topkart::loadtest::{self, LoadtestArgs, Scenario};
 
+use crate::engine_process::EngineProcess;
+use crate::fence::metric;
 use crate::helpers::{ADMIN_PASSWORD, Backend, TestStore, spawn_app_with};
 
 fn args(url: &str, scenario: Scenario, out_dir: std::path::PathBuf) -> LoadtestArgs {
     LoadtestArgs {
-        url: url.to_owned(),
+        urls: vec![url.to_owned()],
         admin_username: "admin".into(),
         admin_password: Secret(ADMIN_PASSWORD.into()),
         scenario,
@@ -56,4 +58,60 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
     assert!(hot.order_latency_ms.is_some());
     let _ = std::fs::remove_dir_all(&out_dir);
     app.finish().await;
+}
+
+/// `--url` repeated: the load goes to every node of a cluster in turn (the two that do not own
+/// the deal forward its orders), and the run verifies as on one node.
+#[actix_web::test]
+async fn a_cluster_is_loaded_through_all_its_nodes() {
+    let store = TestStore::create(Backend::Postgres).await;
+    let cluster = crate::cluster::cluster_name();
+    let redis = crate::cluster::redis_url();
+    let nodes: Vec<EngineProcess> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| {
+            EngineProcess::start_with_env(
+                &store,
+                &[
+                    ("REDIS_URL", redis.as_str()),
+                    ("TOPKART_CLUSTER", cluster.as_str()),
+                    ("TOPKART_NODE_ID", id),
+                    ("TOPKART_LEASE_TTL_MS", "1000"),
+                    ("TOPKART_RATE_LIMITS", "off"),
+                ],
+            )
+        })
+        .collect();
+    let admin = crate::engine_process::admin_token(&nodes[0]).await;
+    crate::cluster::await_nodes(
+        &nodes[0],
+        &admin,
+        &["n1", "n2", "n3"],
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    let out_dir =
+        std::env::temp_dir().join(format!("topkart-loadtest-cluster-{}", std::process::id()));
+    let run = LoadtestArgs {
+        urls: nodes.iter().map(|node| node.base.clone()).collect(),
+        ..args(&nodes[0].base, Scenario::HotDeal, out_dir.clone())
+    };
+    let reports = loadtest::run(&run).await.expect("the run verifies");
+    let hot = &reports[0];
+    assert!(hot.verification.passed, "{:?}", hot.verification.failures);
+    assert!(hot.tally.ok_2xx > 0, "the measured window sold");
+    let mut forwarding_nodes = 0;
+    for node in &nodes {
+        if metric(node, "topkart_cluster_forwards_total").await > 0.0 {
+            forwarding_nodes += 1;
+        }
+    }
+    assert_eq!(
+        forwarding_nodes, 2,
+        "the nodes that do not own the deal got its orders and forwarded them"
+    );
+    let _ = std::fs::remove_dir_all(&out_dir);
+    drop(nodes);
+    crate::cluster::drop_keys(&cluster).await;
+    store.remove().await;
 }
