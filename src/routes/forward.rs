@@ -75,6 +75,8 @@ pub async fn owner_elsewhere(
     if let Some((_, url)) = known {
         return Ok(Some(url));
     }
+    metrics::counter!("topkart_cluster_owner_lookups_total").increment(1);
+    tracing::debug!(deal_id, known = ?state.cluster.feed.as_ref().map(|feed| feed.seller_of(deal_id)), "forward: the feed names no seller; asking Redis");
     let owner = ownership
         .owners(&[deal_id])
         .await

@@ -362,9 +362,10 @@ impl Handler<LoseOwnership> for DealActor {
         for order in self.parked.drain(..) {
             let _ = order.reply.send(Err(PlaceError::OwnerChanged));
         }
-        tracing::warn!(
+        // Handed over, its lease lost, or fenced out: the caller logs which.
+        tracing::debug!(
             deal_id = self.state.id(),
-            "ownership lost: another node's epoch is in the store; this node stops selling the deal"
+            "this node stops selling the deal"
         );
     }
 }
