@@ -212,6 +212,27 @@ async fn changes_to_a_deal_taken_over_elsewhere_change_nothing(backend: Backend)
 
 crate::on_both_stores!(changes_to_a_deal_taken_over_elsewhere_change_nothing);
 
+/// The sum of a metric's series (every label set) in a node's `/metrics`.
+pub async fn metric_sum(node: &EngineProcess, name: &str) -> f64 {
+    let mut response = node
+        .client
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .expect("metrics");
+    let text = String::from_utf8(response.body().await.expect("body").to_vec()).expect("text");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once('}')?.1,
+                None => rest,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .sum()
+}
+
 /// The value of a metric in a node's `/metrics`.
 pub async fn metric(node: &EngineProcess, name: &str) -> f64 {
     let mut response = node
@@ -436,6 +457,17 @@ async fn ownership_comes_back_after_redis_loses_everything() {
         history.ok.len(),
         "every stored order was acknowledged and every acknowledged one stored: {stock:?}"
     );
+    // How the old owner stopped, counted: its renewal found the lease gone, or its round saw
+    // another winner and handed the deal over; and any batch it still sent under the old
+    // epoch met the fence.
+    let (mut stopped, mut fenced) = (0.0, 0.0);
+    for node in &nodes {
+        stopped += metric_sum(node, "topkart_cluster_lease_renewal_failures_total").await
+            + metric(node, "topkart_cluster_handoffs_total").await;
+        fenced += metric(node, "topkart_writer_batches_fenced").await;
+    }
+    eprintln!("renewals refused and hand-offs: {stopped}; batches fenced: {fenced}");
+    assert!(stopped >= 1.0, "the old owner stopped, counted");
     drop(nodes);
     drop_keys(&cluster).await;
     store.remove().await;
