@@ -199,6 +199,20 @@ impl ResponseError for ApiError {
             extra: self.extra.iter().cloned().collect(),
         };
         let mut response = HttpResponse::build(self.status_code());
+        // Every 401 names the scheme to use (RFC 9110 section 15.5.2; RFC 6750 section 3).
+        match self.code {
+            ErrorCode::InvalidToken => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            code if code.status() == StatusCode::UNAUTHORIZED => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }

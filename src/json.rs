@@ -12,7 +12,9 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, error::PayloadError};
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ErrorCode};
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 pub struct JsonBody<T>(pub T);
 
@@ -89,19 +91,24 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {inner}"));
+    let first_try = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match first_try {
+        Ok(value) => value,
+        Err(error) if error.inner().is_syntax() || error.inner().is_eof() => {
+            let inner = error.into_inner();
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("malformed JSON: {}", strip_position(&inner.to_string())),
+            ));
         }
-        let message = strip_position(&inner.to_string());
-        let field = match path.as_str() {
-            "." | "" => missing_field_name(&message).unwrap_or_else(|| "body".to_owned()),
-            path => path.to_owned(),
-        };
-        ApiError::field(&field, message)
-    })?;
+        // A data error (a field missing or of the wrong kind): the body is JSON, so it is read
+        // again as a document and every wrong field is named, not just the first.
+        Err(_) => {
+            let document: Value = serde_json::from_slice(bytes)
+                .map_err(|_| ApiError::new(ErrorCode::MalformedJson, "malformed JSON"))?;
+            return Err(ApiError::validation(every_problem::<T>(document)));
+        }
+    };
     deserializer.end().map_err(|_| {
         ApiError::new(
             ErrorCode::MalformedJson,
@@ -109,6 +116,144 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// Stand-ins tried in a wrong or missing field's place, so that reading can go on past it to
+/// the next wrong field: one of them fits every field shape this API reads.
+const STAND_INS: [&str; 9] = [
+    "1",
+    "\"x\"",
+    "\"1.00\"",
+    "\"2000-01-01T00:00:00Z\"",
+    "\"none\"",
+    "true",
+    "null",
+    "[]",
+    "{}",
+];
+
+/// Every field of `document` that keeps it from being a `T`, each with its problem in words a
+/// client understands. Reads the document again and again (bounded), each time with the last
+/// wrong field replaced by a stand-in of a shape it accepts.
+fn every_problem<T: DeserializeOwned>(mut document: Value) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    let mut next = first_problem::<T>(&document);
+    while let Some((field, problem)) = next.take() {
+        if errors.contains_key(&field) || errors.len() >= 32 {
+            break;
+        }
+        errors.insert(field.clone(), vec![problem]);
+        // Only top-level fields are stood in for; a nested problem ends the search.
+        let Some(object) = document.as_object_mut().filter(|_| !field.contains('.')) else {
+            break;
+        };
+        let mut moved_on = false;
+        for stand_in in STAND_INS {
+            object.insert(
+                field.clone(),
+                serde_json::from_str(stand_in).unwrap_or(Value::Null),
+            );
+            let after = first_problem::<T>(&Value::Object(object.clone()));
+            if after.as_ref().is_none_or(|(other, _)| *other != field) {
+                next = after;
+                moved_on = true;
+                break;
+            }
+        }
+        if !moved_on {
+            break;
+        }
+    }
+    if errors.is_empty() {
+        errors.insert(
+            "body".into(),
+            vec!["does not have the expected fields".into()],
+        );
+    }
+    errors
+}
+
+/// The first field that keeps `document` from being a `T`, and its problem.
+fn first_problem<T: DeserializeOwned>(document: &Value) -> Option<(String, String)> {
+    let error = serde_path_to_error::deserialize::<_, T>(document).err()?;
+    let path = error.path().to_string();
+    let message = strip_position(&error.into_inner().to_string());
+    Some(match path.as_str() {
+        "." | "" => match missing_field_name(&message) {
+            Some(field) => (field, "is required".to_owned()),
+            None => ("body".to_owned(), in_words(&message)),
+        },
+        path => (path.to_owned(), in_words(&message)),
+    })
+}
+
+/// serde's messages in a client's words: no Rust type names, no backticks.
+pub fn in_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "must be {}, not {}",
+                expected_words(expected),
+                found_words(found)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "must be {}, not {}",
+                expected_words(expected),
+                found_words(found)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        if let Some((_, expected)) = rest.split_once(", expected ") {
+            let choices = expected.trim_start_matches("one of ").replace('`', "");
+            return format!("must be one of {}", choices.replace(" or ", ", "));
+        }
+    }
+    if message.starts_with("duplicate field") {
+        return "is given more than once".into();
+    }
+    if let Some(field) = missing_field_name(message) {
+        return format!("needs its field {field}");
+    }
+    message.replace('`', "")
+}
+
+fn expected_words(expected: &str) -> String {
+    let expected = expected.replace('`', "");
+    match expected.as_str() {
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list".into(),
+        "a map" => "an object".into(),
+        other if other.starts_with("struct ") => "an object".into(),
+        other => other.to_owned(),
+    }
+}
+
+fn found_words(found: &str) -> String {
+    let found = found.replace('`', "");
+    if let Some(text) = found.strip_prefix("string ") {
+        return format!("the text {text}");
+    }
+    for prefix in ["integer ", "floating point "] {
+        if let Some(number) = found.strip_prefix(prefix) {
+            return number.to_owned();
+        }
+    }
+    match found.as_str() {
+        "boolean true" => "true".into(),
+        "boolean false" => "false".into(),
+        "map" => "an object".into(),
+        "sequence" => "a list".into(),
+        "unit value" => "null".into(),
+        other => other.to_owned(),
+    }
 }
 
 /// serde_json appends " at line L column C"; the field name says more to an API client.

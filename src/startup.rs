@@ -91,6 +91,18 @@ impl Application {
         )
         .map_err(StartupError::Config)?;
         bootstrap_admin(&store, &hasher, &settings).await?;
+        // What a newcomer needs to hear at start: without an admin nothing can be set up
+        // (an admin login only answers 401), and with rate limits off nothing is throttled.
+        if store.admin_count().await? == 0 {
+            tracing::warn!(
+                "no admin exists: set TOPKART_ADMIN_PASSWORD (and TOPKART_ADMIN_USERNAME, default admin) and restart, or run `topkart admin create --username … --email … --password …`"
+            );
+        }
+        if settings.rate_limits == "off" {
+            tracing::warn!(
+                "rate limits are off (TOPKART_RATE_LIMITS=off): for load tests on loopback only"
+            );
+        }
         let secret = jwt_secret(&settings)?;
         let keys = web::Data::new(JwtKeys::new(
             &secret,

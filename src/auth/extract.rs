@@ -72,16 +72,17 @@ fn caller_of(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
             "the access token is invalid or expired",
         )
     };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(invalid)?;
+    let value = header.to_str().unwrap_or_default().trim();
+    // The scheme is case-insensitive (RFC 9110, section 11.1).
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidToken,
+                "the Authorization header must read \"Bearer <access token>\"",
+            ));
+        }
+    };
     let keys = req
         .app_data::<web::Data<JwtKeys>>()
         .expect("JwtKeys are registered as app data at startup");

@@ -86,9 +86,8 @@ pub async fn active_deals(
     caller: MaybeCaller,
     query: web::Query<deals::ListQuery>,
 ) -> Result<web::Json<Page<DealView>>, ApiError> {
-    let is_admin = caller.0.is_some_and(|caller| caller.is_admin());
     Ok(web::Json(deals::list_deals(
-        &state, &req, is_admin, &query,
+        &state, &req, caller.0, &query,
     )?))
 }
 

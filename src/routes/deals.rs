@@ -8,8 +8,8 @@ use actors::clock::now_ms;
 use actors::deal::DealStatus;
 use serde::Deserialize;
 
-use crate::auth::{Admin, MaybeCaller};
-use crate::error::ApiError;
+use crate::auth::{Admin, Caller, MaybeCaller};
+use crate::error::{ApiError, ErrorCode};
 use crate::json::{JsonBody, JsonBytes};
 use crate::routes::forward;
 use crate::routes::request::{PageQuery, PageRequest, path_id};
@@ -24,15 +24,18 @@ pub struct ListQuery {
     pub page: PageQuery,
 }
 
-/// Deals from memory: ACTIVE and SOLD_OUT for everyone; admins may filter by `?status=` (or `all`).
+/// Deals from memory: ACTIVE and SOLD_OUT for everyone (`?status=ACTIVE` or `SOLD_OUT` narrows
+/// that); admins may ask for any status, or `all`. Anyone else asking for more is told so
+/// (401 without a token, 403 with a customer's), never silently shown less.
 pub fn list_deals(
     state: &State,
     req: &HttpRequest,
-    is_admin: bool,
+    caller: Option<Caller>,
     query: &ListQuery,
 ) -> Result<Page<DealView>, ApiError> {
     let page = PageRequest::from_query(&query.page)?;
-    let wanted: Option<Vec<DealStatus>> = match query.status.as_deref().filter(|_| is_admin) {
+    let is_admin = caller.is_some_and(|caller| caller.is_admin());
+    let wanted: Option<Vec<DealStatus>> = match query.status.as_deref() {
         None => Some(vec![DealStatus::Active, DealStatus::SoldOut]),
         Some(text) if text.eq_ignore_ascii_case("all") => None,
         Some(text) => Some(vec![
@@ -44,6 +47,23 @@ pub fn list_deals(
             })?,
         ]),
     };
+    let public = wanted.as_ref().is_some_and(|statuses| {
+        statuses
+            .iter()
+            .all(|status| matches!(status, DealStatus::Active | DealStatus::SoldOut))
+    });
+    if !public && !is_admin {
+        return Err(match caller {
+            None => ApiError::new(
+                ErrorCode::Unauthorized,
+                "only admins may list deals by any status (or all): sign in as an admin",
+            ),
+            Some(_) => ApiError::new(
+                ErrorCode::Forbidden,
+                "only admins may list deals by any status (or all); customers see ACTIVE and SOLD_OUT",
+            ),
+        });
+    }
     let now = now_ms();
     // Filter on the mirrors' atomics, and render only the requested page: rendering every
     // matching deal (four instants each) made the list cost grow with the number of deals.
@@ -83,8 +103,7 @@ pub async fn list(
     caller: MaybeCaller,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<Page<DealView>>, ApiError> {
-    let is_admin = caller.0.is_some_and(|caller| caller.is_admin());
-    Ok(web::Json(list_deals(&state, &req, is_admin, &query)?))
+    Ok(web::Json(list_deals(&state, &req, caller.0, &query)?))
 }
 
 pub async fn get(state: State, id: web::Path<String>) -> Result<web::Json<DealView>, ApiError> {

@@ -58,32 +58,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document)))
                 .service(resource("/cluster", "GET").route(web::get().to(cluster::view))),
         )
-        .service(
-            web::scope("/topkart")
-                .service(
-                    resource("/create/update/deals/", "POST, PUT")
-                        .route(web::post().to(compat::create_deal))
-                        .route(web::put().to(compat::update_deal)),
-                )
-                .service(
-                    resource("/create/users/", "POST").route(web::post().to(compat::create_user)),
-                )
-                .service(
-                    resource("/update/order_status/", "PUT")
-                        .route(web::put().to(compat::update_order_status)),
-                )
-                .service(
-                    resource("/get/active/deals/", "GET")
-                        .route(web::get().to(compat::active_deals)),
-                )
-                .service(
-                    resource("/place/order/", "POST").route(web::post().to(compat::place_order)),
-                )
-                .service(
-                    resource("/check/order_status/", "GET")
-                        .route(web::get().to(compat::check_order_status)),
-                ),
-        );
+        .service(compat_scope());
+}
+
+/// The original Topkart paths, each served with and without its trailing slash (old clients
+/// send both; a 404 for the missing slash helped nobody).
+fn compat_scope() -> actix_web::Scope {
+    let mut scope = web::scope("/topkart");
+    let paths: [(
+        &str,
+        &'static str,
+        fn(&str, &'static str) -> actix_web::Resource,
+    ); 6] = [
+        ("/create/update/deals/", "POST, PUT", |path, allow| {
+            resource(path, allow)
+                .route(web::post().to(compat::create_deal))
+                .route(web::put().to(compat::update_deal))
+        }),
+        ("/create/users/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(compat::create_user))
+        }),
+        ("/update/order_status/", "PUT", |path, allow| {
+            resource(path, allow).route(web::put().to(compat::update_order_status))
+        }),
+        ("/get/active/deals/", "GET", |path, allow| {
+            resource(path, allow).route(web::get().to(compat::active_deals))
+        }),
+        ("/place/order/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(compat::place_order))
+        }),
+        ("/check/order_status/", "GET", |path, allow| {
+            resource(path, allow).route(web::get().to(compat::check_order_status))
+        }),
+    ];
+    for (path, allow, make) in paths {
+        scope = scope
+            .service(make(path, allow))
+            .service(make(path.trim_end_matches('/'), allow));
+    }
+    scope
 }
 
 /// A resource whose unsupported methods answer 405 in the envelope, with the `Allow` header

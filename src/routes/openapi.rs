@@ -108,11 +108,14 @@ fn refresh() {}
     responses((status = 201, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 fn create_deal() {}
 
-/// Active, unexpired deals (ACTIVE or SOLD_OUT); admins may filter with `status` (or `all`).
+/// Active, unexpired deals (ACTIVE or SOLD_OUT; `status=ACTIVE` or `SOLD_OUT` narrows them for
+/// anyone); admins may ask for any `status`, or `all` — anyone else asking for those is told
+/// so (401 without a token, 403 with a customer's).
 #[utoipa::path(get, path = "/api/v1/deals", tag = "deals", security((), ("bearer" = [])),
-    params(("status" = Option<String>, Query, description = "admins: SCHEDULED, ACTIVE, SOLD_OUT, EXPIRED, CLOSED or all"),
+    params(("status" = Option<String>, Query, description = "ACTIVE or SOLD_OUT for anyone; admins also SCHEDULED, EXPIRED, CLOSED or all"),
         ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
-    responses((status = 200, body = Page<DealView>), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, body = Page<DealView>), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 fn list_deals() {}
 
 /// One deal, in any status.

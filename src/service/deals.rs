@@ -189,8 +189,12 @@ pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealReco
             "a new deal has sold nothing, so available_units must equal total_units (or be left out)".into(),
         );
     }
-    if terms.expires_at <= now && !errors.contains_key("expires_at") {
-        errors.insert("expires_at".into(), vec!["must be in the future".into()]);
+    if terms.expires_at <= now {
+        // Without a starts_at (now, by default) "after starts_at" would name a field the
+        // client never sent: the past is the whole problem.
+        if input.starts_at.is_none() || !errors.contains_key("expires_at") {
+            errors.insert("expires_at".into(), vec!["must be in the future".into()]);
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

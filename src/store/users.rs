@@ -72,6 +72,13 @@ impl Store {
         }))
     }
 
+    /// How many admins the store holds (start-up says how to create one when there is none).
+    pub async fn admin_count(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM users WHERE user_type = 'admin'";
+        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)?;
+        Ok(count)
+    }
+
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
         const SQL: &str = "SELECT * FROM users WHERE id = $1";
         let row: Option<UserRow> =

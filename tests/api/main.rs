@@ -19,6 +19,7 @@ mod edges;
 mod feed;
 mod limits;
 mod loadtest;
+mod newcomer;
 mod openapi;
 mod orders;
 mod overflow;

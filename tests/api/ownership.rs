@@ -13,7 +13,8 @@ use crate::engine_process::{EngineProcess, admin_token, scenario};
 use crate::helpers::{Backend, TestStore, rfc3339};
 use crate::history::{History, check};
 
-/// Each deal's owner and epoch as `node` sees them, once every deal has one (bounded poll).
+/// Each deal's owner and epoch as `node` sees them, once every deal has one that has taken its
+/// epoch (bounded poll).
 pub async fn owners(
     node: &EngineProcess,
     admin: &str,
@@ -32,7 +33,9 @@ pub async fn owners(
                 Some((
                     deal["deal_id"].as_i64()?,
                     deal["owner"].as_str()?.to_owned(),
-                    deal["epoch"].as_i64()?,
+                    // An owner holds the lease first and takes the epoch after: until then
+                    // (epoch 0, never taken) the deal is not owned yet.
+                    deal["epoch"].as_i64().filter(|epoch| *epoch > 0)?,
                 ))
             })
             .collect();

@@ -185,12 +185,22 @@ async fn a_joining_node_takes_its_share_and_no_deal_moves_twice() {
     let share = after.iter().filter(|(_, owner, _)| owner == "n3").count();
     eprintln!("n3 took {share} of 30 deals in {:?}", joined.elapsed());
     assert!(share > 0, "the joining node got no share");
+    // A deal that moved took one new epoch; one that stayed took none — unless its owner lost
+    // the lease on a renewal that failed (a slow Redis under a loaded machine) and took it
+    // back: churn on one node, counted on its /metrics, not a move.
+    let mut renewal_failures = std::collections::BTreeMap::new();
+    for (name, node) in [("n1", &n1), ("n2", &n2), ("n3", &n3)] {
+        let failed =
+            crate::fence::metric_sum(node, "topkart_cluster_lease_renewal_failures_total").await;
+        renewal_failures.insert(name.to_owned(), failed);
+    }
     for ((deal_id, old_owner, old_epoch), (_, new_owner, new_epoch)) in before.iter().zip(&after) {
-        let moves = new_epoch - old_epoch;
-        assert_eq!(
-            moves,
-            i64::from(old_owner != new_owner),
-            "deal {deal_id}: {old_owner}@{old_epoch} -> {new_owner}@{new_epoch}"
+        let moved = old_owner != new_owner;
+        let epochs_taken = new_epoch - old_epoch;
+        let retaken_after_a_lost_renewal = !moved && renewal_failures[old_owner] > 0.0;
+        assert!(
+            epochs_taken == i64::from(moved) || (retaken_after_a_lost_renewal && epochs_taken >= 1),
+            "deal {deal_id}: {old_owner}@{old_epoch} -> {new_owner}@{new_epoch}; lease renewals failed: {renewal_failures:?}"
         );
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
