@@ -34,15 +34,15 @@ impl EngineProcess {
             store,
             stderr,
             log_level,
+            &[],
         )
     }
 
-    /// Starts the binary with extra environment variables.
+    /// Starts the binary with extra environment variables (they win over the tests' defaults).
     #[allow(dead_code)] // not every test binary uses it
     pub fn start_with_env(store: &TestStore, vars: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_topkart"));
-        command.envs(vars.iter().copied());
-        Self::spawn(command, store, Stdio::inherit(), None)
+        let command = Command::new(env!("CARGO_BIN_EXE_topkart"));
+        Self::spawn(command, store, Stdio::inherit(), None, vars)
     }
 
     /// Starts the binary with SIGXFSZ ignored, so that a file-size limit imposed on it later
@@ -56,7 +56,7 @@ impl EngineProcess {
             "trap '' XFSZ; exec \"$0\"",
             env!("CARGO_BIN_EXE_topkart"),
         ]);
-        Self::spawn(command, store, Stdio::null(), None)
+        Self::spawn(command, store, Stdio::null(), None, &[])
     }
 
     fn spawn(
@@ -64,6 +64,7 @@ impl EngineProcess {
         store: &TestStore,
         stderr: Stdio,
         log_level: Option<&str>,
+        overrides: &[(&str, &str)],
     ) -> Self {
         let log_level = log_level
             .map(str::to_owned)
@@ -77,6 +78,7 @@ impl EngineProcess {
             .env("TOPKART_ARGON2_MEMORY_KIB", "64")
             .env("TOPKART_ARGON2_ITERATIONS", "1")
             .env("RUST_LOG", log_level)
+            .envs(overrides.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -25,6 +25,7 @@ mod orders;
 mod overflow;
 mod ownership;
 mod process;
+mod readme;
 mod redis_outage;
 mod security;
 mod undo;
