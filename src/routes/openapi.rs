@@ -58,10 +58,61 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every response gets a description (OpenAPI 3 requires one; an operation that gave none gets
+/// its status's meaning in this API), and the document names its server: the engine that
+/// serves it, whatever its address.
+struct Described;
+
+impl Modify for Described {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.servers = Some(vec![utoipa::openapi::server::Server::new("/")]);
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        if response.description.is_empty() {
+                            response.description = meaning(status).to_owned();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a status means in this API, for responses documented without a description.
+fn meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "400" => "Invalid input: VALIDATION_ERROR names every wrong field; MALFORMED_JSON",
+        "401" => "Not signed in, or the token is invalid or expired (WWW-Authenticate says how)",
+        "403" => "Signed in, but not allowed",
+        "404" => "No such resource",
+        "405" => "Method not allowed (Allow lists the methods)",
+        "409" => "Refused by the state of the deal or order; the code says why",
+        "413" => "The request body is too large",
+        "422" => "IDEMPOTENCY_MISMATCH: the key was used with another request",
+        "429" => "RATE_LIMITED, with Retry-After",
+        "503" => "OVERLOADED, STORE_UNAVAILABLE or DEAL_UNAVAILABLE, with Retry-After",
+        "504" => {
+            "OUTCOME_UNKNOWN: the deal's owner stopped answering (cluster mode), with Retry-After"
+        }
+        _ => "See the error envelope's code",
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Topkart", version = "1", description = "Flash-sale (lightning deal) engine. Money is a two-decimal string; instants are RFC 3339 UTC."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Described),
     paths(
         create_user, me, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,

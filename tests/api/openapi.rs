@@ -109,3 +109,30 @@ async fn operations_endpoints(backend: Backend) {
 }
 
 crate::on_both_stores!(the_document_covers_the_contract, operations_endpoints);
+
+/// The served document is a valid OpenAPI 3 document by openapi-spec-validator (every response
+/// described, a server named), with no error. `.ci/run` installs the validator.
+#[actix_web::test]
+async fn the_document_passes_openapi_spec_validator() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["servers"][0]["url"], "/", "a server is named");
+    let path = std::env::temp_dir().join(format!("topkart-openapi-{}.json", std::process::id()));
+    std::fs::write(&path, document.to_string()).expect("written");
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator (pip install openapi-spec-validator==0.9.0): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    app.finish().await;
+}
