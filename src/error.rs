@@ -240,6 +240,7 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::OwnershipLost { deal_ids } => {
+                metrics::counter!("topkart_cluster_changes_fenced_total").increment(1);
                 tracing::warn!(
                     ?deal_ids,
                     "a deal change was fenced: another node owns the deal now"

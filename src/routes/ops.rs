@@ -53,36 +53,38 @@ pub async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
     })))
 }
 
-/// Prometheus text format. The writer's counters are copied in at scrape time.
+/// Prometheus text format (`promtool check metrics` clean: `_total` counters, `# HELP` on every
+/// series, `_seconds` histograms). The writer's counters are copied in at scrape time.
 pub async fn metrics(state: State) -> HttpResponse {
     let stats = state.engine.writer_stats();
-    let gauge = |name: &'static str, value: u64| metrics::gauge!(name).set(value as f64);
-    gauge(
-        "topkart_writer_batches_committed",
+    let counter = |name: &'static str, value: u64| metrics::counter!(name).absolute(value);
+    counter(
+        "topkart_writer_batches_committed_total",
         stats.batches_committed.load(Ordering::Relaxed),
     );
-    gauge(
-        "topkart_writer_orders_committed",
+    counter(
+        "topkart_writer_orders_committed_total",
         stats.orders_committed.load(Ordering::Relaxed),
     );
-    gauge(
-        "topkart_writer_batches_failed",
+    counter(
+        "topkart_writer_batches_failed_total",
         stats.batches_failed.load(Ordering::Relaxed),
     );
-    gauge(
-        "topkart_writer_orders_failed",
+    counter(
+        "topkart_writer_orders_failed_total",
         stats.orders_failed.load(Ordering::Relaxed),
     );
-    gauge(
-        "topkart_writer_orders_refused_queue_full",
+    counter(
+        "topkart_writer_orders_refused_queue_full_total",
         stats.orders_refused_queue_full.load(Ordering::Relaxed),
     );
-    gauge(
-        "topkart_writer_batches_fenced",
+    counter(
+        "topkart_writer_batches_fenced_total",
         stats.batches_fenced.load(Ordering::Relaxed),
     );
+    let gauge = |name: &'static str, value: u64| metrics::gauge!(name).set(value as f64);
     gauge(
-        "topkart_writer_largest_batch",
+        "topkart_writer_largest_batch_orders",
         stats.largest_batch.load(Ordering::Relaxed),
     );
     gauge("topkart_live_deals", state.engine.registry().len() as u64);

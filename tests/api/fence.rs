@@ -366,7 +366,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     // The old owner's queued batch went to the store on waking, under the old epoch.
     let woke = Instant::now();
     let fenced = loop {
-        let fenced = metric(paused, "topkart_writer_batches_fenced").await;
+        let fenced = metric(paused, "topkart_writer_batches_fenced_total").await;
         if fenced >= 1.0 || woke.elapsed() > Duration::from_secs(5) {
             break fenced;
         }
@@ -464,7 +464,7 @@ async fn ownership_comes_back_after_redis_loses_everything() {
     for node in &nodes {
         stopped += metric_sum(node, "topkart_cluster_lease_renewal_failures_total").await
             + metric(node, "topkart_cluster_handoffs_total").await;
-        fenced += metric(node, "topkart_writer_batches_fenced").await;
+        fenced += metric(node, "topkart_writer_batches_fenced_total").await;
     }
     eprintln!("renewals refused and hand-offs: {stopped}; batches fenced: {fenced}");
     assert!(stopped >= 1.0, "the old owner stopped, counted");

@@ -19,6 +19,7 @@ mod edges;
 mod feed;
 mod limits;
 mod loadtest;
+mod metrics;
 mod newcomer;
 mod openapi;
 mod orders;
