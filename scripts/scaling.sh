@@ -18,7 +18,7 @@ counts=("${@:-1 2 3}")
 [ ${#counts[@]} -eq 0 ] && counts=(1 2 3)
 secs=${TOPKART_SCALING_SECS:-8}
 connections=${TOPKART_SCALING_CONNECTIONS:-256}
-bin=target/release/topkart
+bin=${TOPKART_SCALING_BIN:-target/release/topkart}
 [ -x "$bin" ] || cargo build --release
 
 cpu_secs() { # cpu_secs <pid>: user+system CPU seconds so far
