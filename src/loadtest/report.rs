@@ -84,8 +84,11 @@ impl ScenarioReport {
         let elapsed = result.elapsed.as_secs_f64().max(1e-9);
         let achieved_rate = result.tally.answered() as f64 / elapsed;
         let orders_created = result.created();
+        // Orders answered just after the window (sent inside it) do not stretch it.
         let selling_secs = result.last_created_at.map_or(elapsed, |at| {
-            at.saturating_sub(result.warmup).as_secs_f64().max(1e-3)
+            at.saturating_sub(result.warmup)
+                .as_secs_f64()
+                .clamp(1e-3, elapsed)
         });
         let orders_per_sec = result.created_measured as f64 / selling_secs;
         let rejections_per_sec = result.tally.conflict_409 as f64 / elapsed;

@@ -55,6 +55,19 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
     let hot = &reports[0];
     assert!(hot.verification.passed, "{:?}", hot.verification.failures);
     assert!(hot.warmup.requests > 0 && hot.tally.answered() > 0);
+    // The rate is over the measured window: 200 a second offered for 1 s is ~200 a second
+    // achieved (it was once divided by the window plus the time the last answers took).
+    assert_eq!(hot.duration_secs, 1.0);
+    assert!(
+        (190.0..=210.0).contains(&hot.achieved_rate),
+        "{} req/s for 200 offered",
+        hot.achieved_rate
+    );
+    assert!(
+        (190.0..=210.0).contains(&hot.orders_per_sec),
+        "{} orders/s for 200 offered",
+        hot.orders_per_sec
+    );
     assert!(hot.order_latency_ms.is_some());
     let _ = std::fs::remove_dir_all(&out_dir);
     app.finish().await;
