@@ -11,7 +11,8 @@
 //! 4. start-up: a store holding 1,000,000 orders, time until the engine is ready.
 //!
 //! Every scenario ends with its invariants verified; a failed verification fails the bench.
-//! Reports: `target/topkart-bench/report.json`, `report.html`, and `summary.json`.
+//! Reports: `target/topkart-bench/run-<UTC time>/{report.json,report.html}`, and
+//! `target/topkart-bench/summary.json`.
 
 use std::time::{Duration, Instant};
 
@@ -105,7 +106,7 @@ fn resident_kib() -> u64 {
 
 fn args(url: &str, scenario: Scenario) -> LoadtestArgs {
     LoadtestArgs {
-        url: url.to_owned(),
+        urls: vec![url.to_owned()],
         admin_username: "admin".into(),
         admin_password: Secret(ADMIN_PASSWORD.into()),
         scenario,

@@ -65,7 +65,7 @@ for n in ${counts[@]}; do
   started=$(date +%s.%N)
   TOPKART_ADMIN_PASSWORD=scaling-admin-1 "$bin" loadtest "${urls[@]}" --scenario "$scenario" \
     --connections "$connections" --duration-secs "$secs" --warmup-secs 2 --threads 1 \
-    --deals 300 --units 10000000 --buyers 20 --out-dir "target/scaling-$scenario-$n" 2>&1 | grep -v '^\s*[0-9.]* s  sent' || true
+    --deals 300 --units 10000000 --buyers 20 --out-dir "target/scaling-$scenario-$n" 2>&1 | grep -v 's  sent ' || true
   wall=$(echo "$(date +%s.%N) - $started" | bc)
   read -r busy_after total_after < <(busy)
   cores=$(echo "scale=2; $(nproc) * ($busy_after - $busy_before) / ($total_after - $total_before)" | bc)
@@ -76,7 +76,8 @@ for n in ${counts[@]}; do
   done
   echo "$line"
   echo "nodes=$n redis commands by kind: $(redis-cli -h 127.0.0.1 info commandstats | awk -F'[:=,]' '/^cmdstat_/ {sub("cmdstat_", "", $1); printf "%s=%s ", $1, $3}')"
-  orders=$(python3 -c "import json;r=json.load(open('target/scaling-$scenario-$n/report.json'));r=r[0] if isinstance(r,list) else r['scenarios'][0];print(r['orders_created'], round(r['orders_per_sec']), round(r['achieved_rate']))" 2>/dev/null || echo "? ? ?")
+  report=$(ls -td "target/scaling-$scenario-$n"/run-* | head -1)/report.json
+  orders=$(python3 -c "import json;r=json.load(open('$report'));r=r[0] if isinstance(r,list) else r['scenarios'][0];print(r['orders_created'], round(r['orders_per_sec']), round(r['achieved_rate']))" 2>/dev/null || echo "? ? ?")
   echo "nodes=$n orders_created/orders_per_sec/req_per_sec: $orders"
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true

@@ -85,6 +85,21 @@ pub struct LoadtestArgs {
 }
 
 impl LoadtestArgs {
+    /// The run's settings for its report (the password left out).
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "scenario": self.scenario.name(),
+            "load": self.load().describe(),
+            "duration_secs": self.duration_secs,
+            "warmup_secs": self.warmup_secs,
+            "units": self.units,
+            "buyers": self.buyers,
+            "deals": self.deals,
+            "threads": self.threads,
+            "admin_username": self.admin_username,
+        })
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.duration_secs.max(1))
     }

@@ -285,8 +285,14 @@ fn print_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
         let sent = progress.sent.load(Ordering::Relaxed);
         let rate = (sent - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), sent);
+        // On a terminal one line rewritten in place; in a log file a line each second.
+        let (start, end) = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ("\r", "   ")
+        } else {
+            ("", "\n")
+        };
         eprint!(
-            "\r   {:>5.1} s  sent {sent:>9}  2xx {:>9}  409 {:>9}  5xx {:>7}  other {:>6}  {rate:>8.0} req/s   ",
+            "{start}   {:>5.1} s  sent {sent:>9}  2xx {:>9}  409 {:>9}  5xx {:>7}  other {:>6}  {rate:>8.0} req/s{end}",
             started.elapsed().as_secs_f64(),
             progress.ok_2xx.load(Ordering::Relaxed),
             progress.conflict_409.load(Ordering::Relaxed),
@@ -294,7 +300,9 @@ fn print_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
             progress.other.load(Ordering::Relaxed),
         );
     }
-    eprintln!();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
 }
 
 async fn drive_thread(

@@ -26,6 +26,7 @@ pub use report::ScenarioReport;
 /// Runs the scenario(s) the arguments name, prints and writes the reports. Fails when any
 /// scenario's verification fails.
 pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
+    let started = chrono::Utc::now();
     for url in &args.urls {
         let usable = url
             .parse::<actix_web::http::Uri>()
@@ -75,12 +76,19 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
         report.print_row(reports.is_empty());
         reports.push(report);
     }
-    report::write_files(&args.out_dir, &reports)
+    // Each run its own folder: a run never overwrites the last one's report.
+    let dir = args
+        .out_dir
+        .join(format!("run-{}", started.format("%Y%m%dT%H%M%SZ")));
+    let run = report::RunInfo {
+        date: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        commit: env!("TOPKART_GIT_COMMIT"),
+        targets: args.urls.clone(),
+        settings: args.settings(),
+    };
+    report::write_files(&dir, &run, &reports)
         .map_err(|error| format!("writing the reports: {error}"))?;
-    eprintln!(
-        "reports: {}/report.json and report.html",
-        args.out_dir.display()
-    );
+    eprintln!("reports: {}/report.json and report.html", dir.display());
     let failed: Vec<&str> = reports
         .iter()
         .filter(|r| !r.verification.passed)

@@ -198,9 +198,33 @@ impl ScenarioReport {
 }
 
 /// Writes `report.json` and `report.html` into `dir`.
-pub fn write_files(dir: &Path, reports: &[ScenarioReport]) -> std::io::Result<()> {
+/// What a report was a run of: when, of which build, against what, with which settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// RFC 3339, when the run began.
+    pub date: String,
+    /// The commit `topkart` was built from.
+    pub commit: &'static str,
+    pub targets: Vec<String>,
+    /// The command line's settings, as given or defaulted.
+    pub settings: serde_json::Value,
+}
+
+/// The JSON report: the run, then one entry a scenario.
+#[derive(Serialize)]
+struct Report<'a> {
+    run: &'a RunInfo,
+    scenarios: &'a [ScenarioReport],
+}
+
+/// Writes `report.json` and `report.html` into `dir`.
+pub fn write_files(dir: &Path, run: &RunInfo, reports: &[ScenarioReport]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_string_pretty(reports).map_err(std::io::Error::other)?;
+    let report = Report {
+        run,
+        scenarios: reports,
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("report.json"), json)?;
     std::fs::write(dir.join("report.html"), html(reports))
 }

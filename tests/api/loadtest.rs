@@ -69,6 +69,38 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
         hot.orders_per_sec
     );
     assert!(hot.order_latency_ms.is_some());
+    // Each run kept its own report folder, and each report says what it was a run of.
+    let runs: Vec<std::path::PathBuf> = std::fs::read_dir(&out_dir)
+        .expect("the report folder")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        let name = run
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("run-20"), "{name}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join("report.json")).expect("report.json"),
+        )
+        .expect("JSON");
+        assert!(
+            report["run"]["date"]
+                .as_str()
+                .is_some_and(|date| date.ends_with('Z'))
+        );
+        assert!(
+            report["run"]["commit"]
+                .as_str()
+                .is_some_and(|commit| !commit.is_empty())
+        );
+        assert_eq!(report["run"]["targets"], serde_json::json!([app.base]));
+        assert_eq!(report["run"]["settings"]["scenario"], "hot-deal");
+        assert!(report["run"]["settings"].get("admin_password").is_none());
+        assert_eq!(report["scenarios"][0]["scenario"], "hot-deal");
+    }
     let _ = std::fs::remove_dir_all(&out_dir);
     app.finish().await;
 }
