@@ -233,18 +233,9 @@ pub async fn metric_sum(node: &EngineProcess, name: &str) -> f64 {
         .sum()
 }
 
-/// The value of a metric in a node's `/metrics`.
+/// The value of an unlabelled metric in a node's `/metrics` (the sum of its one series).
 pub async fn metric(node: &EngineProcess, name: &str) -> f64 {
-    let mut response = node
-        .client
-        .get(format!("{}/metrics", node.base))
-        .send()
-        .await
-        .expect("metrics");
-    let text = String::from_utf8(response.body().await.expect("body").to_vec()).expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    metric_sum(node, name).await
 }
 
 /// SIGSTOP the owner of a deal under load for 3× the TTL: another node takes the deal over
