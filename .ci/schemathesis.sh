@@ -49,8 +49,10 @@ run() { # run <name> <username> <password> <examples> [schemathesis options…]
     -H "Authorization: Bearer $(token "$user" "$password")" --max-examples "$examples" --seed 8 \
     --no-color --report vcr --report-vcr-path "$report_dir/$name.yaml" "$@"
 }
-run admin admin schemathesis-admin 20 --workers 2
-run customer fuzzer fuzzer-password 10 --workers 2
+# The live stock stream (GET …/events) is left out: a 200 never ends, so schemathesis would wait
+# on it until its timeout; tests/api/events.rs covers it.
+run admin admin schemathesis-admin 20 --workers 2 --exclude-path '/api/v1/deals/{id}/events'
+run customer fuzzer fuzzer-password 10 --workers 2 --exclude-path '/api/v1/deals/{id}/events'
 # One worker: with two, schemathesis' coverage phase crashed inside Python's AST module
 # ("AST constructor recursion depth mismatch") on this operation.
 run deal-updates admin schemathesis-admin 300 --workers 1 --include-method-regex '^(PUT|PATCH)$' \

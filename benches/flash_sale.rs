@@ -118,6 +118,7 @@ fn args(url: &str, scenario: Scenario) -> LoadtestArgs {
         buyers: 200,
         deals: 1_000,
         threads: 1,
+        listeners: 0,
         out_dir: "target/topkart-bench".into(),
     }
 }

@@ -109,6 +109,9 @@ pub struct Settings {
     /// Remembered idempotency keys at most.
     #[arg(long, env = "TOPKART_IDEMPOTENCY_KEYS_MAX", default_value_t = 200_000, value_parser = at_least_one())]
     pub idempotency_keys_max: usize,
+    /// Live stock listeners (`GET /deals/{id}/events`) this node holds at most (then 503).
+    #[arg(long, env = "TOPKART_EVENT_LISTENERS_MAX", default_value_t = 10_000, value_parser = at_least_one())]
+    pub event_listeners_max: usize,
     /// `off` turns every rate limit off (load tests on loopback); `on` applies the limits below.
     #[arg(long, env = "TOPKART_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
     pub rate_limits: String,

@@ -45,6 +45,37 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table (docs/API.md lists them; `tests/api/api_doc.rs`).
+    pub const ALL: [ErrorCode; 24] = {
+        use ErrorCode::*;
+        [
+            ValidationError,
+            MalformedJson,
+            Unauthorized,
+            InvalidToken,
+            InvalidCredentials,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            SoldOut,
+            DealNotStarted,
+            DealExpired,
+            DealClosed,
+            LimitExceeded,
+            InvalidTransition,
+            IdempotencyInProgress,
+            PayloadTooLarge,
+            IdempotencyMismatch,
+            RateLimited,
+            Internal,
+            StoreUnavailable,
+            Overloaded,
+            DealUnavailable,
+            OutcomeUnknown,
+        ]
+    };
+
     /// The table: code → (name in the envelope, HTTP status).
     pub const fn table(self) -> (&'static str, StatusCode) {
         use ErrorCode::*;
@@ -212,6 +243,10 @@ impl ResponseError for ApiError {
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             _ => {}
+        }
+        // Refusals an operator watches for: throttling and overload (by code).
+        if matches!(self.code, ErrorCode::RateLimited | ErrorCode::Overloaded) {
+            metrics::counter!("topkart_refusals_total", "code" => self.code.name()).increment(1);
         }
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));

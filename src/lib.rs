@@ -12,6 +12,7 @@
 //! - [`error`]: the one error envelope and the table of error codes.
 //! - [`json`], [`wire`]: request parsing and the JSON shapes of the API.
 //! - [`idempotency`]: `Idempotency-Key` replay for placing orders.
+//! - [`live`]: the live stock event streams, coalesced to ten updates a second per deal.
 //! - [`rate_limit`]: 429s for password guessing, registration floods and order bots.
 //! - [`loadtest`]: `topkart loadtest`, the load bench users run.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod live;
 pub mod loadtest;
 pub mod rate_limit;
 pub mod routes;

@@ -30,7 +30,8 @@ async fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %topkart::telemetry::error_chain(error.as_ref()), "topkart failed");
+            // Once, on stderr (where the log goes too): a log line and a plain line saying the
+            // same thing twice helped nobody.
             eprintln!(
                 "topkart: {}",
                 topkart::telemetry::error_chain(error.as_ref())

@@ -62,6 +62,8 @@ pub struct ShutdownHandle {
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.state.start_draining();
+        // Open event streams would hold the server open until its shutdown timeout.
+        self.state.live.close_all();
         // Cluster mode: the deals go to the other nodes now, not when this one has finished.
         crate::service::cluster::leave(&self.state).await;
         if !self.grace.is_zero() {
@@ -167,7 +169,9 @@ impl Application {
             settings.rate_limits(),
             loaded_deals.malformed,
             cluster,
+            crate::live::LiveStock::new(settings.event_listeners_max),
         ));
+        spawn_live_ticker(state.clone());
         if let (Some(ownership), Some(membership), Some(feed)) = (
             &state.cluster.ownership,
             &state.cluster.membership,
@@ -452,4 +456,23 @@ pub async fn create_admin(
     println!("admin {} created with id {}", created.username, created.id);
     store.close().await;
     Ok(())
+}
+
+/// Runs the ticker for as long as the server runs.
+fn spawn_live_ticker(state: State) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(crate::live::TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if state.is_draining() {
+                state.live.close_all();
+                continue;
+            }
+            let registry = state.engine.registry();
+            state
+                .live
+                .tick(|deal_id| registry.with(deal_id, |handle| handle.mirror.clone()));
+        }
+    });
 }

@@ -23,6 +23,8 @@ pub struct AppState {
     pub malformed_deals: Vec<MalformedDeal>,
     /// Who this node is; in cluster mode, its membership.
     pub cluster: crate::cluster::ClusterState,
+    /// The live stock streams (`GET /deals/{id}/events`).
+    pub live: crate::live::LiveStock,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: AtomicBool,
 }
@@ -38,6 +40,7 @@ impl AppState {
         limits: crate::rate_limit::RateLimits,
         malformed_deals: Vec<MalformedDeal>,
         cluster: crate::cluster::ClusterState,
+        live: crate::live::LiveStock,
     ) -> Self {
         Self {
             store,
@@ -49,6 +52,7 @@ impl AppState {
             limits,
             malformed_deals,
             cluster,
+            live,
             draining: AtomicBool::new(false),
         }
     }

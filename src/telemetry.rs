@@ -39,11 +39,26 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .expect("the buckets are not empty")
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "topkart_writer_batch_orders".into(),
+                    ),
+                    &[
+                        1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0,
+                    ],
+                )
+                .expect("the buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by a test harness): ours still renders.
             let _ = metrics::set_global_recorder(recorder);
             describe_metrics();
+            // Series that must stay 0 (or that count rare refusals) are shown from the start:
+            // an alert on "drift > 0" needs the series to exist while it is 0.
+            metrics::counter!("topkart_stock_drift_units_total").absolute(0);
+            for code in ["RATE_LIMITED", "OVERLOADED"] {
+                metrics::counter!("topkart_refusals_total", "code" => code).absolute(0);
+            }
             handle
         })
         .clone()
@@ -111,6 +126,45 @@ fn describe_metrics() {
         "The largest batch the writer committed so far, in orders"
     );
     describe_gauge!("topkart_live_deals", "Deals this node runs an actor for");
+    describe_histogram!(
+        "topkart_writer_commit_seconds",
+        metrics::Unit::Seconds,
+        "Time one group commit took (every order queued meanwhile waits for it)"
+    );
+    describe_histogram!("topkart_writer_batch_orders", "Orders in one group commit");
+    describe_gauge!(
+        "topkart_writer_queue_orders",
+        "Orders waiting for the writer's next batch"
+    );
+    describe_gauge!(
+        "topkart_writer_queue_capacity_orders",
+        "Orders that may wait for the writer at most (then 503 OVERLOADED; TOPKART_WRITER_QUEUE_MAX)"
+    );
+    describe_gauge!(
+        "topkart_deal_mailbox_orders",
+        "Orders waiting in the deals' actors' mailboxes, all deals together"
+    );
+    describe_gauge!(
+        "topkart_deal_mailbox_fullest_orders",
+        "Orders waiting in the fullest deal's mailbox"
+    );
+    describe_gauge!(
+        "topkart_deal_mailbox_capacity_orders",
+        "Messages one deal's mailbox holds at most (then 503 OVERLOADED; TOPKART_DEAL_MAILBOX_CAPACITY)"
+    );
+    describe_gauge!(
+        "topkart_event_listeners",
+        "Open live stock streams (GET /api/v1/deals/{id}/events)"
+    );
+    describe_counter!(
+        "topkart_refusals_total",
+        "Requests refused to protect the engine, by code (RATE_LIMITED: a rate limit; OVERLOADED: a full queue, mailbox or listener table)"
+    );
+    describe_gauge!(
+        "process_resident_memory_bytes",
+        metrics::Unit::Bytes,
+        "Resident memory of the engine's process"
+    );
     describe_gauge!(
         "topkart_cluster_leases_held",
         "Deal leases this node holds (cluster mode)"

@@ -86,9 +86,13 @@ impl DealHandle {
                     idempotency_key,
                     reply,
                 };
-                self.addr.try_send(message).map_err(|error| match error {
-                    actix::dev::SendError::Full(_) => PlaceError::Overloaded,
-                    actix::dev::SendError::Closed(_) => PlaceError::ShuttingDown,
+                self.mirror.note_queued(1);
+                self.addr.try_send(message).map_err(|error| {
+                    self.mirror.note_queued(-1);
+                    match error {
+                        actix::dev::SendError::Full(_) => PlaceError::Overloaded,
+                        actix::dev::SendError::Closed(_) => PlaceError::ShuttingDown,
+                    }
                 })?;
                 Ok((Intake::Actor, outcome))
             }

@@ -88,6 +88,16 @@ impl Engine {
         &self.writer_stats
     }
 
+    /// Orders waiting for the writer, and its queue's capacity.
+    pub fn writer_queue_fill(&self) -> (usize, usize) {
+        self.writer.queue_fill()
+    }
+
+    /// The messages one deal's actor may hold queued.
+    pub fn deal_mailbox_capacity(&self) -> usize {
+        self.config.deal_mailbox_capacity
+    }
+
     pub fn writer_running(&self) -> bool {
         self.writer.running()
     }

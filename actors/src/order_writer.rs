@@ -157,6 +157,11 @@ impl WriterHandle {
         Ok(())
     }
 
+    /// Orders waiting for a batch right now, and how many may wait at most.
+    pub fn queue_fill(&self) -> (usize, usize) {
+        (self.inbox.lock().len(), self.inbox.queue_max)
+    }
+
     pub fn running(&self) -> bool {
         self.addr.connected()
     }
@@ -270,7 +275,10 @@ impl OrderWriter {
         let started = Instant::now();
         ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
             writer.committing = false;
-            writer.note_commit_time(started.elapsed(), batch.len());
+            let took = started.elapsed();
+            metrics::histogram!("topkart_writer_commit_seconds").record(took.as_secs_f64());
+            metrics::histogram!("topkart_writer_batch_orders").record(batch.len() as f64);
+            writer.note_commit_time(took, batch.len());
             // The orders queued behind a failed batch are taken before its requesters hear of
             // the failure: an order placed after that (a retry once the store is back) is not
             // among them, and goes to the store.

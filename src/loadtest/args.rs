@@ -49,7 +49,8 @@ pub struct LoadtestArgs {
     /// An admin of that Topkart (sets the scenario up and verifies it).
     #[arg(long, env = "TOPKART_ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
-    /// That admin's password.
+    /// That admin's password: the engine's `TOPKART_ADMIN_PASSWORD` for its bootstrap admin
+    /// (the load test creates its deals and buyers as this admin).
     #[arg(long, env = "TOPKART_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Secret,
     #[arg(long, value_enum, default_value = "hot-deal")]
@@ -76,6 +77,11 @@ pub struct LoadtestArgs {
     /// Deals of the many-deals scenario.
     #[arg(long, default_value_t = 1_000)]
     pub deals: usize,
+    /// Live stock listeners (`GET /deals/{id}/events`) held open on the scenario's deal while
+    /// it runs; the report gives the engine's memory with them and the events they got. Run
+    /// once with and once without to see what they cost the orders.
+    #[arg(long, default_value_t = 0)]
+    pub listeners: usize,
     /// Load-generator threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -96,6 +102,7 @@ impl LoadtestArgs {
             "buyers": self.buyers,
             "deals": self.deals,
             "threads": self.threads,
+            "listeners": self.listeners,
             "admin_username": self.admin_username,
         })
     }

@@ -87,8 +87,10 @@ pub struct DealTally {
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct SecondBucket {
+    /// Requests sent in this second (by when they were meant to go) that were answered.
     pub answered: u64,
     pub ok_2xx: u64,
+    pub conflict_409: u64,
 }
 
 /// Everything a run recorded.
@@ -152,6 +154,7 @@ impl RunResult {
         for (mine, theirs) in self.per_second.iter_mut().zip(&other.per_second) {
             mine.answered += theirs.answered;
             mine.ok_2xx += theirs.ok_2xx;
+            mine.conflict_409 += theirs.conflict_409;
         }
         self.created_ids.extend(other.created_ids);
         for (mine, theirs) in self.per_deal.iter_mut().zip(&other.per_deal) {
@@ -444,7 +447,11 @@ impl Context {
         } else {
             r.warmup_latency.saturating_record(latency_us.max(1));
         }
-        let second = (now - self.window.started).as_secs() as usize;
+        // By when the request was meant to go, so that the last second holds the requests sent
+        // in it (answered a little later or not), not a sliver of late answers.
+        let second = intended
+            .saturating_duration_since(self.window.started)
+            .as_secs() as usize;
         if r.per_second.len() <= second {
             r.per_second.resize(second + 1, SecondBucket::default());
         }
@@ -477,8 +484,10 @@ impl Context {
         if outcome.status.is_some() {
             r.per_second[second].answered += 1;
         }
-        if matches!(outcome.status, Some(200..=299)) {
-            r.per_second[second].ok_2xx += 1;
+        match outcome.status {
+            Some(200..=299) => r.per_second[second].ok_2xx += 1,
+            Some(409) => r.per_second[second].conflict_409 += 1,
+            _ => {}
         }
         if let Some(index) = deal_index {
             let deal = &mut r.per_deal[index];

@@ -13,6 +13,8 @@
 
 pub mod args;
 pub mod drive;
+pub mod listen;
+pub mod page;
 pub mod report;
 pub mod setup;
 pub mod verify;
@@ -37,7 +39,14 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
             ));
         }
     }
-    let login = || setup::Api::login(&args.urls[0], &args.admin_username, &args.admin_password.0);
+    // One tag for the whole run: its deals and buyers are marked with it in the store.
+    let tag = format!("loadtest-{}", crate::auth::random_hex(4));
+    let login = || async {
+        let mut api =
+            setup::Api::login(&args.urls[0], &args.admin_username, &args.admin_password.0).await?;
+        api.tag = tag.clone();
+        Ok::<_, String>(api)
+    };
     let scenarios: Vec<Scenario> = match args.scenario {
         Scenario::All => vec![
             Scenario::Baseline,
@@ -53,6 +62,13 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
     for scenario in scenarios {
         eprintln!("== {} ({})", scenario.name(), args.load().describe());
         let prepared = setup::prepare(&login().await?, scenario, args).await?;
+        let deal_ids = prepared.plan.deal_ids();
+        let listeners = match deal_ids.first() {
+            Some(deal_id) if args.listeners > 0 => {
+                Some(listen::Listeners::open(&args.urls[0], *deal_id, args.listeners).await?)
+            }
+            _ => None,
+        };
         let result = drive::run(
             &args.urls,
             &prepared.plan,
@@ -62,14 +78,20 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
             args.threads,
         )
         .await;
-        let verification = verify::check(&login().await?, &prepared, &result).await?;
-        let report = ScenarioReport::new(
+        let listened = listeners.map(listen::Listeners::close);
+        let admin = login().await?;
+        let verification = verify::check(&admin, &prepared, &result).await?;
+        // Verified: the run's deals stop selling and leave the deal list (they stay in the
+        // store, marked with the run's tag).
+        admin.close_deals(&deal_ids).await?;
+        let mut report = ScenarioReport::new(
             scenario.name(),
             args.load(),
             &result,
             verification,
             baseline_rate,
         );
+        report.listeners = listened;
         if scenario == Scenario::Baseline {
             baseline_rate = Some(report.achieved_rate);
         }
@@ -86,9 +108,11 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
         targets: args.urls.clone(),
         settings: args.settings(),
     };
-    report::write_files(&dir, &run, &reports)
-        .map_err(|error| format!("writing the reports: {error}"))?;
-    eprintln!("reports: {}/report.json and report.html", dir.display());
+    write_files(&dir, &run, &reports).map_err(|error| format!("writing the reports: {error}"))?;
+    eprintln!(
+        "reports: {}/report.json and report.html; this run's deals (closed) and buyers are marked {tag} in the engine's store",
+        dir.display()
+    );
     let failed: Vec<&str> = reports
         .iter()
         .filter(|r| !r.verification.passed)
@@ -99,4 +123,20 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
     } else {
         Err(format!("verification FAILED for: {}", failed.join(", ")))
     }
+}
+
+/// Writes `report.json` and `report.html` (`page`) into `dir`.
+fn write_files(
+    dir: &std::path::Path,
+    run: &report::RunInfo,
+    reports: &[ScenarioReport],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let report = report::Report {
+        run,
+        scenarios: reports,
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("report.json"), json)?;
+    std::fs::write(dir.join("report.html"), page::html(run, reports))
 }

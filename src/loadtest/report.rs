@@ -1,9 +1,6 @@
 //! The report: a table row per scenario on stderr, and `report.json` plus a self-contained
 //! `report.html` (SVG latency-percentile and throughput-over-time charts).
 
-use std::fmt::Write as _;
-use std::path::Path;
-
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -58,6 +55,8 @@ pub struct ScenarioReport {
     /// over the baseline's req/s of the same run.
     pub ratio_to_baseline: Option<f64>,
     pub per_second: Vec<SecondBucket>,
+    /// `--listeners`: what the live stock listeners cost the engine and what they saw.
+    pub listeners: Option<super::listen::ListenerReport>,
     /// (quantile, ms) points of the latency curve.
     pub latency_curve: Vec<(f64, f64)>,
     pub verification: Verification,
@@ -131,6 +130,7 @@ impl ScenarioReport {
                 .filter(|rate| *rate > 0.0)
                 .map(|rate| own_figure / rate),
             per_second: result.per_second.clone(),
+            listeners: None,
             latency_curve,
             verification,
         }
@@ -197,7 +197,6 @@ impl ScenarioReport {
     }
 }
 
-/// Writes `report.json` and `report.html` into `dir`.
 /// What a report was a run of: when, of which build, against what, with which settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
@@ -212,162 +211,7 @@ pub struct RunInfo {
 
 /// The JSON report: the run, then one entry a scenario.
 #[derive(Serialize)]
-struct Report<'a> {
-    run: &'a RunInfo,
-    scenarios: &'a [ScenarioReport],
-}
-
-/// Writes `report.json` and `report.html` into `dir`.
-pub fn write_files(dir: &Path, run: &RunInfo, reports: &[ScenarioReport]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let report = Report {
-        run,
-        scenarios: reports,
-    };
-    let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("report.json"), json)?;
-    std::fs::write(dir.join("report.html"), html(reports))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn html(reports: &[ScenarioReport]) -> String {
-    let mut page = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Topkart load bench</title><style>\
-         body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}\
-         .fail{color:#b00}.ok{color:#070}svg{border:1px solid #ddd;margin:8px 16px 8px 0;background:#fff}</style></head><body>\
-         <h1>Topkart load bench</h1><table><tr><th>scenario</th><th>load</th><th>req/s</th><th>2xx</th><th>409</th><th>429</th>\
-         <th>503</th><th>lost</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>orders/s</th>\
-         <th>ratio to baseline</th><th>verified</th></tr>",
-    );
-    for r in reports {
-        let (t, l) = (&r.tally, &r.latency_ms);
-        let verdict = if r.verification.passed {
-            "<span class=ok>ok</span>".to_owned()
-        } else {
-            format!(
-                "<span class=fail>FAILED: {}</span>",
-                escape(&r.verification.failures.join("; "))
-            )
-        };
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
-             <td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
-            r.scenario,
-            escape(&r.load),
-            r.achieved_rate,
-            t.ok_2xx,
-            t.conflict_409,
-            t.rate_limited_429,
-            t.overloaded_503,
-            t.no_answer + t.late,
-            l.p50,
-            l.p90,
-            l.p99,
-            l.p99_9,
-            l.max,
-            r.orders_per_sec,
-            r.ratio_to_baseline
-                .map_or("-".into(), |x| format!("{x:.2}")),
-            verdict
-        );
-    }
-    page.push_str("</table>");
-    for r in reports {
-        let _ = write!(page, "<h2>{} — {}</h2>", r.scenario, escape(&r.load));
-        page.push_str(&percentile_chart(&r.latency_curve));
-        page.push_str(&throughput_chart(&r.per_second));
-        let _ = write!(
-            page,
-            "<ul>{}</ul>",
-            r.verification
-                .checks
-                .iter()
-                .map(|c| format!("<li>{}</li>", escape(c)))
-                .collect::<String>()
-        );
-    }
-    page.push_str("</body></html>");
-    page
-}
-
-const WIDTH: f64 = 520.0;
-const HEIGHT: f64 = 260.0;
-const MARGIN: f64 = 44.0;
-
-/// Latency against percentile, the percentile axis in "nines" (log of 1/(1-q)).
-fn percentile_chart(curve: &[(f64, f64)]) -> String {
-    let nines = |q: f64| (1.0 / (1.0 - q.min(0.99999))).log10();
-    let max_ms = curve.iter().map(|(_, ms)| *ms).fold(0.001, f64::max);
-    let x = |q: f64| MARGIN + nines(q) / 5.0 * (WIDTH - 2.0 * MARGIN);
-    let y = |ms: f64| HEIGHT - MARGIN - ms / max_ms * (HEIGHT - 2.0 * MARGIN);
-    let points: Vec<String> = curve
-        .iter()
-        .map(|(q, ms)| format!("{:.1},{:.1}", x(*q), y(*ms)))
-        .collect();
-    let mut svg = format!(
-        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"{MARGIN}\" y=\"18\">latency (ms) by percentile</text>"
-    );
-    for (label, q) in [
-        ("0", 0.0),
-        ("90", 0.9),
-        ("99", 0.99),
-        ("99.9", 0.999),
-        ("99.99", 0.9999),
-        ("99.999", 0.99999),
-    ] {
-        let _ = write!(
-            svg,
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{MARGIN}\" y2=\"{1}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{2}\" font-size=\"10\" text-anchor=\"middle\">{label}</text>",
-            x(q),
-            HEIGHT - MARGIN,
-            HEIGHT - MARGIN + 14.0
-        );
-    }
-    let _ = write!(
-        svg,
-        "<text x=\"4\" y=\"{MARGIN}\" font-size=\"10\">{max_ms:.1}</text><text x=\"4\" y=\"{}\" font-size=\"10\">0</text>",
-        HEIGHT - MARGIN
-    );
-    let _ = write!(
-        svg,
-        "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"2\" points=\"{}\"/></svg>",
-        points.join(" ")
-    );
-    svg
-}
-
-/// Answers per second (grey) and 2xx per second (green).
-fn throughput_chart(seconds: &[SecondBucket]) -> String {
-    let max = seconds.iter().map(|s| s.answered).max().unwrap_or(1).max(1) as f64;
-    let bar = (WIDTH - 2.0 * MARGIN) / seconds.len().max(1) as f64;
-    let mut svg = format!(
-        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"{MARGIN}\" y=\"18\">answers per second (green: 2xx), peak {max:.0}</text>"
-    );
-    for (i, s) in seconds.iter().enumerate() {
-        let h = |n: u64| n as f64 / max * (HEIGHT - 2.0 * MARGIN);
-        let x = MARGIN + i as f64 * bar;
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ccc\"/>",
-            HEIGHT - MARGIN - h(s.answered),
-            (bar - 1.0).max(1.0),
-            h(s.answered)
-        );
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#3a3\"/>",
-            HEIGHT - MARGIN - h(s.ok_2xx),
-            (bar - 1.0).max(1.0),
-            h(s.ok_2xx)
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+pub struct Report<'a> {
+    pub run: &'a RunInfo,
+    pub scenarios: &'a [ScenarioReport],
 }

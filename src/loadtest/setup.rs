@@ -16,6 +16,8 @@ pub struct Api {
     pub base: String,
     pub client: awc::Client,
     pub admin_token: String,
+    /// What marks this run's deals and buyers in the engine's store: `loadtest-<8 hex>`.
+    pub tag: String,
 }
 
 impl Api {
@@ -28,6 +30,7 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             client,
             admin_token: String::new(),
+            tag: format!("loadtest-{}", crate::auth::random_hex(4)),
         };
         let (status, body) = api
             .call(
@@ -78,10 +81,11 @@ impl Api {
         ))
     }
 
-    /// Creates a deal of `units` units, selling now for 11 hours.
+    /// Creates a deal of `units` units, selling now for 11 hours, its name marked with the
+    /// run's tag (`[loadtest-…] name`).
     pub async fn create_deal(&self, name: &str, units: i64) -> Result<i64, String> {
         let now = now_ms();
-        let body = json!({"product_name": name, "actual_price": "100.00", "final_price": "49.00", "total_units": units,
+        let body = json!({"product_name": format!("[{}] {name}", self.tag), "actual_price": "100.00", "final_price": "49.00", "total_units": units,
             "starts_at": crate::wire::rfc3339(now - 1_000), "expires_at": crate::wire::rfc3339(now + 11 * 3_600_000)});
         let (status, deal) = self.call("POST", "/api/v1/deals", true, Some(body)).await?;
         if status != 201 {
@@ -91,16 +95,21 @@ impl Api {
     }
 
     /// Registers `count` buyers and logs each in; returns their `Authorization` header values,
-    /// checked once here so that sending a request only clones one.
-    pub async fn register_buyers(&self, count: usize) -> Result<Vec<HeaderValue>, String> {
-        let run = crate::auth::random_hex(4);
-        let password = format!("loadtest-{run}");
+    /// checked once here so that sending a request only clones one. Their names carry the
+    /// run's tag (`loadtest-…-hot-deal-b7`, e-mail at `loadtest.invalid`, a domain that never exists).
+    pub async fn register_buyers(
+        &self,
+        count: usize,
+        scenario: &str,
+    ) -> Result<Vec<HeaderValue>, String> {
+        let password = format!("{}-password", self.tag);
         let mut tokens = Vec::with_capacity(count);
+        let mut progress = Progress::new("buyers registered", count);
         for chunk in (0..count).collect::<Vec<_>>().chunks(16) {
             let mut pending = Vec::new();
             for i in chunk {
-                let name = format!("lt{run}b{i}");
-                let signup = json!({"username": name, "email": format!("{name}@loadtest.local"), "password": password});
+                let name = format!("{}-{scenario}-b{i}", self.tag);
+                let signup = json!({"username": name, "email": format!("{name}@loadtest.invalid"), "password": password});
                 let login = json!({"username": name, "password": password});
                 pending.push(async move {
                     let (status, body) = self
@@ -122,8 +131,59 @@ impl Api {
             for result in join_all(pending).await {
                 tokens.push(result?);
             }
+            progress.show(tokens.len());
         }
         Ok(tokens)
+    }
+
+    /// Closes the run's deals once it is verified: they leave `GET /deals`, and the store
+    /// keeps them (and their orders) marked with the run's tag.
+    pub async fn close_deals(&self, deal_ids: &[i64]) -> Result<(), String> {
+        for chunk in deal_ids.chunks(32) {
+            let closed = join_all(
+                chunk
+                    .iter()
+                    .map(|id| async move {
+                        let path = format!("/api/v1/deals/{id}/close");
+                        self.call("POST", &path, true, None).await
+                    })
+                    .collect(),
+            )
+            .await;
+            for result in closed {
+                let (status, body) = result?;
+                if status != 200 {
+                    return Err(format!(
+                        "closing a deal of the run failed ({status}): {body}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Set-up progress on stderr, a line at most every second (set-up can take many seconds).
+struct Progress {
+    what: &'static str,
+    total: usize,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: usize) -> Self {
+        Self {
+            what,
+            total,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn show(&mut self, done: usize) {
+        if self.last.elapsed() >= Duration::from_secs(1) || (done == self.total && done >= 100) {
+            eprintln!("   set-up: {done}/{} {}", self.total, self.what);
+            self.last = std::time::Instant::now();
+        }
     }
 }
 
@@ -259,7 +319,13 @@ pub async fn prepare(
     let started = std::time::Instant::now();
     let needs_buyers = scenario != Scenario::Baseline;
     let buyers = if needs_buyers {
-        api.register_buyers(args.buyers.max(1)).await?
+        eprintln!(
+            "   set-up: {} buyers and the deals, marked {}",
+            args.buyers.max(1),
+            api.tag
+        );
+        api.register_buyers(args.buyers.max(1), scenario.name())
+            .await?
     } else {
         Vec::new()
     };
@@ -267,11 +333,11 @@ pub async fn prepare(
     let kind = match scenario {
         Scenario::Baseline | Scenario::All => PlanKind::Health,
         Scenario::HotDeal => PlanKind::Orders {
-            deal_ids: vec![api.create_deal("loadtest hot deal", args.units).await?],
+            deal_ids: vec![api.create_deal("hot deal", args.units).await?],
         },
         Scenario::SoldOutStorm => {
             let units = 10;
-            let deal_id = api.create_deal("loadtest sold-out deal", units).await?;
+            let deal_id = api.create_deal("sold-out deal", units).await?;
             for i in 0..units as usize {
                 let mut request = api.client.post(format!("{}/api/v1/orders", api.base));
                 request =
@@ -295,6 +361,7 @@ pub async fn prepare(
         Scenario::ManyDeals => {
             let per_deal = (args.units / args.deals.max(1) as i64).max(1);
             let mut deal_ids = Vec::with_capacity(args.deals);
+            let mut progress = Progress::new("deals created", args.deals);
             for chunk in (0..args.deals).collect::<Vec<_>>().chunks(32) {
                 let created = join_all(
                     chunk
@@ -306,11 +373,12 @@ pub async fn prepare(
                 for id in created {
                     deal_ids.push(id?);
                 }
+                progress.show(deal_ids.len());
             }
             PlanKind::Orders { deal_ids }
         }
         Scenario::BrowseAndBuy => PlanKind::BrowseAndBuy {
-            deal_id: api.create_deal("loadtest browsed deal", args.units).await?,
+            deal_id: api.create_deal("browsed deal", args.units).await?,
         },
     };
     eprintln!("   set up in {:.1} s", started.elapsed().as_secs_f64());
@@ -323,7 +391,6 @@ pub async fn prepare(
 
 impl Api {
     async fn create_deal_named(&self, index: usize, units: i64) -> Result<i64, String> {
-        self.create_deal(&format!("loadtest deal {index}"), units)
-            .await
+        self.create_deal(&format!("deal {index}"), units).await
     }
 }

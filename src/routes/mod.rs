@@ -5,10 +5,12 @@ pub mod auth;
 pub mod cluster;
 pub mod compat;
 pub mod deals;
+pub mod events;
 pub mod forward;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
+pub mod pages;
 pub mod request;
 pub mod users;
 
@@ -41,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(deals::update))
                         .route(web::patch().to(deals::update)),
                 )
+                .service(resource("/deals/{id}/events", "GET").route(web::get().to(events::stream)))
                 .service(resource("/orders/{id}", "GET").route(web::get().to(orders::get)))
                 .service(
                     resource("/orders/{id}/cancel", "POST").route(web::post().to(orders::cancel)),
@@ -58,7 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/openapi.json", "GET").route(web::get().to(openapi::document)))
                 .service(resource("/cluster", "GET").route(web::get().to(cluster::view))),
         )
-        .service(compat_scope());
+        .service(compat_scope())
+        .configure(pages::configure);
 }
 
 /// The original Topkart paths, each served with and without its trailing slash (old clients

@@ -117,7 +117,7 @@ fn meaning(status: &str) -> &'static str {
         create_user, me, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
         place_order, list_orders, get_order, cancel_order, set_order_status,
-        livez, readyz, metrics, openapi_json, cluster,
+        deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
     ),
@@ -232,6 +232,16 @@ fn cancel_order() {}
     responses((status = 200, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
 fn set_order_status() {}
+
+/// The deal's live stock as server-sent events (`text/event-stream`): the current state at once,
+/// then each change, at most 10 a second. Each event's `data` is one JSON object:
+/// `{deal_id, status, available_units, total_units, claimed_percent, round, at}`. A comment line
+/// every 15 s keeps a quiet stream open; the stream ends when the deal is gone or the node
+/// shuts down (reconnect: `retry` is 2 s).
+#[utoipa::path(get, path = "/api/v1/deals/{id}/events", tag = "deals", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorEnvelope),
+        (status = 503, description = "OVERLOADED: the node holds as many listeners as it may, or is shutting down", body = ErrorEnvelope)))]
+fn deal_events() {}
 
 // ---- operations ------------------------------------------------------------------------------
 

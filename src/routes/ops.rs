@@ -88,6 +88,25 @@ pub async fn metrics(state: State) -> HttpResponse {
         stats.largest_batch.load(Ordering::Relaxed),
     );
     gauge("topkart_live_deals", state.engine.registry().len() as u64);
+    let (queued, queue_max) = state.engine.writer_queue_fill();
+    gauge("topkart_writer_queue_orders", queued as u64);
+    gauge("topkart_writer_queue_capacity_orders", queue_max as u64);
+    let (mut fullest, mut in_mailboxes) = (0, 0);
+    for (_, mirror) in state.engine.registry().mirrors() {
+        let queued = mirror.queued_orders().max(0) as u64;
+        fullest = fullest.max(queued);
+        in_mailboxes += queued;
+    }
+    gauge("topkart_deal_mailbox_orders", in_mailboxes);
+    gauge("topkart_deal_mailbox_fullest_orders", fullest);
+    gauge(
+        "topkart_deal_mailbox_capacity_orders",
+        state.engine.deal_mailbox_capacity() as u64,
+    );
+    gauge("topkart_event_listeners", state.live.listeners() as u64);
+    if let Some(resident) = resident_memory_bytes() {
+        gauge("process_resident_memory_bytes", resident);
+    }
     if let Some(ownership) = &state.cluster.ownership {
         gauge(
             "topkart_cluster_leases_held",
@@ -97,4 +116,12 @@ pub async fn metrics(state: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// This process's resident memory (Linux: `/proc/self/statm`, in pages of 4 KiB), the
+/// Prometheus convention's `process_resident_memory_bytes`.
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

@@ -23,6 +23,7 @@ fn args(url: &str, scenario: Scenario, out_dir: std::path::PathBuf) -> LoadtestA
         buyers: 10,
         deals: 10,
         threads: 1,
+        listeners: 0,
         out_dir,
     }
 }
@@ -69,6 +70,34 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
         hot.orders_per_sec
     );
     assert!(hot.order_latency_ms.is_some());
+    // Seconds are counted by when requests were meant to go: the warm-up's second and the
+    // measured one, each full (the last is no sliver of late answers).
+    assert_eq!(hot.per_second.len(), 2, "{:?}", hot.per_second);
+    for second in &hot.per_second {
+        assert!(
+            (190..=210).contains(&second.answered),
+            "{:?}",
+            hot.per_second
+        );
+    }
+    // The run's deals are marked with its tag, and closed once verified.
+    let (_, deals) = app
+        .get(
+            "/api/v1/deals?status=all&page_size=100",
+            Some(&app.admin_token),
+        )
+        .await;
+    let deals = deals["results"].as_array().expect("deals").clone();
+    assert_eq!(deals.len(), 2, "one hot deal per run");
+    for deal in &deals {
+        assert!(
+            deal["product_name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("[loadtest-")),
+            "{deal}"
+        );
+        assert_eq!(deal["status"], "CLOSED", "{deal}");
+    }
     // Each run kept its own report folder, and each report says what it was a run of.
     let runs: Vec<std::path::PathBuf> = std::fs::read_dir(&out_dir)
         .expect("the report folder")
@@ -100,8 +129,81 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
         assert_eq!(report["run"]["settings"]["scenario"], "hot-deal");
         assert!(report["run"]["settings"].get("admin_password").is_none());
         assert_eq!(report["scenarios"][0]["scenario"], "hot-deal");
+        // The page says what it shows: the run, the columns, the axes, the legend, the warm-up.
+        let page = std::fs::read_to_string(run.join("report.html")).expect("report.html");
+        for needed in [
+            report["run"]["date"].as_str().expect("date"),
+            report["run"]["commit"].as_str().expect("commit"),
+            app.base.as_str(),
+            "<b>ratio to baseline</b>",
+            "percentile (each step right: ten times rarer)",
+            "latency, ms",
+            "answers / s",
+            "seconds from the start",
+            ">warm-up<",
+            ">2xx<",
+            "Warm-up: 1 s",
+        ] {
+            assert!(page.contains(needed), "report.html lacks {needed:?}");
+        }
     }
     let _ = std::fs::remove_dir_all(&out_dir);
+    app.finish().await;
+}
+
+/// `--listeners N` holds live stock listeners on the deal during the run: the report says how
+/// many, what they cost the engine's memory, and that they got events while the deal sold.
+#[actix_web::test]
+async fn listeners_are_held_and_reported() {
+    let store = TestStore::create(Backend::Sqlite).await;
+    let app = spawn_app_with(store, |settings| settings.rate_limits = "off".into()).await;
+    let out_dir = std::env::temp_dir().join(format!("topkart-listeners-{}", std::process::id()));
+    let run = LoadtestArgs {
+        listeners: 50,
+        ..args(&app.base, Scenario::HotDeal, out_dir.clone())
+    };
+    let reports = loadtest::run(&run).await.expect("the run verifies");
+    let listened = reports[0].listeners.expect("listeners reported");
+    assert_eq!(listened.listeners, 50);
+    assert!(listened.engine_memory_before_bytes.is_some());
+    assert!(listened.engine_bytes_per_listener.is_some());
+    // 2 s of a selling deal: every listener got events (at most ten a second each).
+    assert!(
+        (50..=50 * 25).contains(&listened.events_received),
+        "{} events",
+        listened.events_received
+    );
+    let _ = std::fs::remove_dir_all(&out_dir);
+    app.finish().await;
+}
+
+/// A fatal error (here the admin's wrong password) is printed once, not as a log line and then
+/// again as a message; the exit code says it failed.
+#[actix_web::test]
+async fn a_fatal_error_is_printed_once() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let base = app.base.clone();
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_topkart"))
+            .args([
+                "loadtest",
+                "--url",
+                &base,
+                "--admin-password",
+                "not-the-password",
+            ])
+            .output()
+            .expect("topkart runs")
+    })
+    .await
+    .expect("it ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr.matches("admin login failed").count(),
+        1,
+        "printed once: {stderr}"
+    );
     app.finish().await;
 }
 

@@ -10,12 +10,15 @@ mod helpers;
 mod history;
 
 mod access_log;
+mod api_doc;
 mod burst;
 mod cli;
 mod cluster;
 mod compat;
+mod console;
 mod deals;
 mod edges;
+mod events;
 mod feed;
 mod limits;
 mod loadtest;

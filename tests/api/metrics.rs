@@ -58,6 +58,22 @@ async fn metrics_pass_promtool_and_count_requests_by_route() {
         r#"topkart_http_request_duration_seconds_bucket{route="/api/v1/orders",method="POST",le="10"} "#,
         "topkart_writer_orders_committed_total ",
         "# HELP topkart_orders_placed_total ",
+        // The writer's batch sizes and commit times, as histograms.
+        r#"topkart_writer_batch_orders_bucket{le="1"} "#,
+        r#"topkart_writer_commit_seconds_bucket{le="10"} "#,
+        // Queue and mailbox fill, against their capacities.
+        "topkart_writer_queue_orders ",
+        "topkart_writer_queue_capacity_orders ",
+        "topkart_deal_mailbox_orders ",
+        "topkart_deal_mailbox_fullest_orders ",
+        "topkart_deal_mailbox_capacity_orders ",
+        "topkart_event_listeners ",
+        // Refusals that protect the engine, shown at 0 before any happens.
+        r#"topkart_refusals_total{code="RATE_LIMITED"} "#,
+        r#"topkart_refusals_total{code="OVERLOADED"} "#,
+        // Conservation drift: must stay 0, so it must be there at 0.
+        "topkart_stock_drift_units_total 0",
+        "process_resident_memory_bytes ",
     ] {
         assert!(text.contains(expected), "{expected} missing from\n{text}");
     }

@@ -17,6 +17,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("patch", "/api/v1/deals/{id}"),
     ("post", "/api/v1/deals/{id}/close"),
     ("post", "/api/v1/deals/{id}/open"),
+    ("get", "/api/v1/deals/{id}/events"),
     ("post", "/api/v1/orders"),
     ("get", "/api/v1/orders"),
     ("get", "/api/v1/orders/{id}"),

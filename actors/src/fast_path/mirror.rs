@@ -28,6 +28,8 @@ pub struct DealMirror {
     /// Set once the deal's ownership was lost to another node (cluster mode): nothing is sold
     /// here any more.
     unowned: AtomicBool,
+    /// Orders sent to the actor's mailbox and not yet taken out (for `/metrics`' mailbox fill).
+    queued_orders: AtomicI64,
     /// Counts the definitions published (cluster mode's feed republishes a deal when it moves).
     version: AtomicU64,
     /// The window, copied out of `published` so the fast path takes no lock.
@@ -66,6 +68,7 @@ impl DealMirror {
             closed: AtomicBool::new(record.closed),
             rearming: AtomicBool::new(false),
             unowned: AtomicBool::new(false),
+            queued_orders: AtomicI64::new(0),
             version: AtomicU64::new(0),
             starts_at: AtomicI64::new(record.starts_at),
             expires_at: AtomicI64::new(record.expires_at),
@@ -186,6 +189,16 @@ impl DealMirror {
 
     pub fn set_rearming(&self, rearming: bool) {
         self.rearming.store(rearming, Ordering::Release);
+    }
+
+    /// An order goes into (`+1`) or comes out of (`-1`) the actor's mailbox.
+    pub fn note_queued(&self, change: i64) {
+        self.queued_orders.fetch_add(change, Ordering::Relaxed);
+    }
+
+    /// Orders in the actor's mailbox right now.
+    pub fn queued_orders(&self) -> i64 {
+        self.queued_orders.load(Ordering::Relaxed)
     }
 
     pub fn available_units(&self) -> i64 {

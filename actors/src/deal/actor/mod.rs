@@ -231,6 +231,7 @@ impl Handler<PlaceOrder> for DealActor {
     type Result = ();
 
     fn handle(&mut self, msg: PlaceOrder, ctx: &mut Self::Context) {
+        self.mirror.note_queued(-1);
         self.place(msg, ctx);
     }
 }

@@ -1,0 +1,214 @@
+//! Live stock: `GET /api/v1/deals/{id}/events`, a server-sent event stream per deal.
+//!
+//! Nothing on the order path knows about listeners. One ticker looks, every [`TICK`], at the
+//! deals that have listeners (two atomic loads and the derived status each); when what a
+//! listener would see changed, it renders the event once and puts it in the deal's
+//! `watch` channel. A listener wakes, takes the latest event and writes it: a listener that
+//! fell behind skips straight to the newest state, so a deal sends at most ten updates a
+//! second however fast it sells, and 10,000 listeners cost one rendered event per tick plus
+//! one write each.
+//!
+//! The ticker itself runs from `startup` (it needs the whole state: the registry and whether
+//! the node is draining).
+//!
+//! The same code serves a followed deal in cluster mode: its mirror moves with the owner's
+//! feed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actors::clock::now_ms;
+use actors::fast_path::mirror::DealMirror;
+use actors::{DealId, Millis};
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// How often the ticker looks: at most ten updates a second per deal.
+pub const TICK: Duration = Duration::from_millis(100);
+/// A comment line this often keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The channels of the deals that have listeners, and the listener count.
+pub struct LiveStock {
+    channels: DashMap<DealId, Channel>,
+    listeners: Arc<AtomicUsize>,
+    max_listeners: usize,
+}
+
+struct Channel {
+    sender: watch::Sender<Bytes>,
+    last: Seen,
+}
+
+/// What a listener sees of a deal; a change of any part is an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    version: u64,
+    available_units: i64,
+    status: &'static str,
+}
+
+/// One event's data: the deal's whole live state, so a client needs no other request.
+#[derive(Serialize)]
+struct StockEvent<'a> {
+    deal_id: DealId,
+    status: &'a str,
+    available_units: i64,
+    total_units: i64,
+    /// Percentage of the round's units claimed, one decimal.
+    claimed_percent: f64,
+    round: i64,
+    at: String,
+}
+
+/// Refused: the node holds as many listeners as it was configured for.
+#[derive(Debug)]
+pub struct TooManyListeners;
+
+/// One listener: its channel, and its place in the count (given back when dropped).
+pub struct Listener {
+    receiver: watch::Receiver<Bytes>,
+    _counted: Counted,
+}
+
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let left = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!("topkart_event_listeners").set(left as f64);
+    }
+}
+
+impl LiveStock {
+    pub fn new(max_listeners: usize) -> Self {
+        Self {
+            channels: DashMap::new(),
+            listeners: Arc::new(AtomicUsize::new(0)),
+            max_listeners,
+        }
+    }
+
+    pub fn listeners(&self) -> usize {
+        self.listeners.load(Ordering::Acquire)
+    }
+
+    /// A new listener of the deal; its first event is the deal as it is now.
+    pub fn subscribe(
+        &self,
+        deal_id: DealId,
+        mirror: &DealMirror,
+    ) -> Result<Listener, TooManyListeners> {
+        let counted = self
+            .listeners
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                (count < self.max_listeners).then_some(count + 1)
+            })
+            .map_err(|_| TooManyListeners)?;
+        metrics::gauge!("topkart_event_listeners").set((counted + 1) as f64);
+        let counted = Counted(self.listeners.clone());
+        let receiver = self
+            .channels
+            .entry(deal_id)
+            .or_insert_with(|| {
+                let now = now_ms();
+                let last = seen(mirror, now);
+                Channel {
+                    sender: watch::Sender::new(render(mirror, now)),
+                    last,
+                }
+            })
+            .sender
+            .subscribe();
+        Ok(Listener {
+            receiver,
+            _counted: counted,
+        })
+    }
+
+    /// One tick: every listened deal whose state moved gets its new event; channels without
+    /// listeners, and of deals gone, are dropped (which ends their streams).
+    pub fn tick(&self, mirror_of: impl Fn(DealId) -> Option<Arc<DealMirror>>) {
+        let now = now_ms();
+        self.channels.retain(|deal_id, channel| {
+            if channel.sender.receiver_count() == 0 {
+                return false;
+            }
+            let Some(mirror) = mirror_of(*deal_id) else {
+                return false;
+            };
+            let now_seen = seen(&mirror, now);
+            if now_seen != channel.last {
+                channel.last = now_seen;
+                channel.sender.send_replace(render(&mirror, now));
+            }
+            true
+        });
+    }
+
+    /// Ends every stream (shutdown: open streams would otherwise hold the server open).
+    pub fn close_all(&self) {
+        self.channels.clear();
+    }
+}
+
+fn seen(mirror: &DealMirror, now: Millis) -> Seen {
+    Seen {
+        version: mirror.version(),
+        available_units: mirror.available_units(),
+        status: mirror.status(now).as_str(),
+    }
+}
+
+/// The deal's state as one SSE event (`data:` line, blank line).
+fn render(mirror: &DealMirror, now: Millis) -> Bytes {
+    let deal = mirror.snapshot();
+    let total = deal.total_units;
+    let claimed_percent = if total > 0 {
+        ((total - deal.available_units) as f64 * 1000.0 / total as f64).round() / 10.0
+    } else {
+        0.0
+    };
+    let event = StockEvent {
+        deal_id: deal.id,
+        status: mirror.status(now).as_str(),
+        available_units: deal.available_units,
+        total_units: total,
+        claimed_percent,
+        round: deal.round,
+        at: crate::wire::rfc3339(now),
+    };
+    let data = serde_json::to_string(&event).unwrap_or_default();
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+/// The listener's events as a response body: the current state at once (after a `retry:`
+/// hint), then every change, and a keep-alive comment when the deal is quiet. The stream ends
+/// when the deal's channel is dropped (the deal is gone, or the node shuts down).
+pub fn stream(
+    listener: Listener,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold((listener, true), |(mut listener, first)| async move {
+        if first {
+            let current = listener.receiver.borrow_and_update().clone();
+            let mut frame = Vec::with_capacity(16 + current.len());
+            frame.extend_from_slice(b"retry: 2000\n");
+            frame.extend_from_slice(&current);
+            return Some((Ok(Bytes::from(frame)), (listener, false)));
+        }
+        match actix_web::rt::time::timeout(KEEP_ALIVE, listener.receiver.changed()).await {
+            Ok(Ok(())) => {
+                let current = listener.receiver.borrow_and_update().clone();
+                Some((Ok(current), (listener, false)))
+            }
+            Ok(Err(_)) => None,
+            Err(_) => Some((
+                Ok(Bytes::from_static(b": keep-alive\n\n")),
+                (listener, false),
+            )),
+        }
+    })
+}
