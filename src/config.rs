@@ -112,6 +112,10 @@ pub struct Settings {
     /// Live stock listeners (`GET /deals/{id}/events`) this node holds at most (then 503).
     #[arg(long, env = "TOPKART_EVENT_LISTENERS_MAX", default_value_t = 10_000, value_parser = at_least_one())]
     pub event_listeners_max: usize,
+    /// Live stock event writes a second the node makes at most (all listeners together);
+    /// beyond it each listener is sent less often than ten times a second.
+    #[arg(long, env = "TOPKART_EVENT_WRITES_PER_SEC", default_value_t = 20_000, value_parser = at_least_one())]
+    pub event_writes_per_sec: usize,
     /// `off` turns every rate limit off (load tests on loopback); `on` applies the limits below.
     #[arg(long, env = "TOPKART_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
     pub rate_limits: String,

@@ -8,6 +8,13 @@
 //! second however fast it sells, and 10,000 listeners cost one rendered event per tick plus
 //! one write each.
 //!
+//! Every event is one write to each listener's socket, so the node also keeps a budget of event
+//! writes a second (`TOPKART_EVENT_WRITES_PER_SEC`, 20,000 by default): up to 2,000 listeners
+//! each get ten updates a second; beyond that the ticker spaces its rounds so that the writes
+//! stay within the budget (10,000 listeners: two a second each). Measured in
+//! docs/BENCHMARKS.md: unbudgeted, 10,000 listeners took 100,000 writes a second and most of
+//! a 2-core machine's order throughput with them.
+//!
 //! The ticker itself runs from `startup` (it needs the whole state: the registry and whether
 //! the node is draining).
 //!
@@ -36,6 +43,7 @@ pub struct LiveStock {
     channels: DashMap<DealId, Channel>,
     listeners: Arc<AtomicUsize>,
     max_listeners: usize,
+    writes_per_sec: usize,
 }
 
 struct Channel {
@@ -84,12 +92,21 @@ impl Drop for Counted {
 }
 
 impl LiveStock {
-    pub fn new(max_listeners: usize) -> Self {
+    pub fn new(max_listeners: usize, writes_per_sec: usize) -> Self {
         Self {
             channels: DashMap::new(),
             listeners: Arc::new(AtomicUsize::new(0)),
             max_listeners,
+            writes_per_sec: writes_per_sec.max(1),
         }
+    }
+
+    /// How long the ticker waits between rounds: [`TICK`], or longer when the listeners would
+    /// otherwise take more than the budget's writes a second.
+    pub fn spacing(&self) -> Duration {
+        let budgeted =
+            Duration::from_secs_f64(self.listeners() as f64 / self.writes_per_sec as f64);
+        budgeted.max(TICK)
     }
 
     pub fn listeners(&self) -> usize {

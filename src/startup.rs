@@ -169,7 +169,10 @@ impl Application {
             settings.rate_limits(),
             loaded_deals.malformed,
             cluster,
-            crate::live::LiveStock::new(settings.event_listeners_max),
+            crate::live::LiveStock::new(
+                settings.event_listeners_max,
+                settings.event_writes_per_sec,
+            ),
         ));
         spawn_live_ticker(state.clone());
         if let (Some(ownership), Some(membership), Some(feed)) = (
@@ -463,12 +466,18 @@ fn spawn_live_ticker(state: State) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(crate::live::TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_round = std::time::Instant::now();
         loop {
             interval.tick().await;
             if state.is_draining() {
                 state.live.close_all();
                 continue;
             }
+            // Past the node's write budget, every listener is sent less often (see `live`).
+            if last_round.elapsed() < state.live.spacing() {
+                continue;
+            }
+            last_round = std::time::Instant::now();
             let registry = state.engine.registry();
             state
                 .live

@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub engine: Engine,
     pub hasher: PasswordHasher,
+    /// Where passwords are hashed and verified (a few threads, a bounded queue).
+    pub passwords: crate::auth::PasswordPool,
     pub keys: web::Data<JwtKeys>,
     pub idempotency: IdempotencyCache,
     pub metrics: PrometheusHandle,
@@ -45,6 +47,11 @@ impl AppState {
         Self {
             store,
             engine,
+            passwords: crate::auth::PasswordPool::start(
+                hasher.clone(),
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                PASSWORD_QUEUE_MAX,
+            ),
             hasher,
             keys,
             idempotency,
@@ -65,25 +72,34 @@ impl AppState {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Hashes a password on the blocking pool, off the async workers.
+    /// Hashes a password on the password pool, off the async workers.
     pub async fn hash_password(&self, password: String) -> Result<String, crate::error::ApiError> {
-        let hasher = self.hasher.clone();
-        web::block(move || hasher.hash(&password))
-            .await
-            .map_err(|error| crate::error::ApiError::internal(&error))
+        self.passwords.hash(password).await.map_err(|_| busy())
     }
 
-    /// Verifies a password on the blocking pool.
+    /// Verifies a password on the password pool.
     pub async fn verify_password(
         &self,
         password: String,
         phc: String,
     ) -> Result<bool, crate::error::ApiError> {
-        let hasher = self.hasher.clone();
-        web::block(move || hasher.verify(&password, &phc))
+        self.passwords
+            .verify(password, phc)
             .await
-            .map_err(|error| crate::error::ApiError::internal(&error))
+            .map_err(|_| busy())
     }
 }
 
+/// The password pool's queue is full: a flood of sign-ins waits its turn.
+fn busy() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        crate::error::ErrorCode::Overloaded,
+        "too many sign-ins and registrations at once; retry shortly",
+    )
+}
+
 pub type State = web::Data<AppState>;
+
+/// Sign-ins and registrations waiting for a password hashing thread at most (then 503): at
+/// ~20 ms a hash on one core, the last of them waits about a second on two.
+const PASSWORD_QUEUE_MAX: usize = 128;

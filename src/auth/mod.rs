@@ -8,5 +8,5 @@ mod random;
 
 pub use extract::{Admin, Caller, MaybeCaller};
 pub use jwt::{JwtKeys, Role, TokenKind};
-pub use password::PasswordHasher;
+pub use password::{PasswordHasher, PasswordPool};
 pub use random::random_hex;

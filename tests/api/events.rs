@@ -191,15 +191,22 @@ async fn the_stream_refuses_and_follows_what_it_should(backend: Backend) {
         refused.1
     );
 
+    // An admin opens or closes the deal.
+    let set = |action: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _) = app
+                .post(
+                    &format!("/api/v1/deals/{deal_id}/{action}"),
+                    Some(&app.admin_token),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{action}");
+        }
+    };
     assert_eq!(first.next().await.expect("first event")["status"], "ACTIVE");
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/deals/{deal_id}/close"),
-            Some(&app.admin_token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set("close").await;
     let closed = actix_web::rt::time::timeout(Duration::from_secs(5), first.next())
         .await
         .expect("the close arrives")
@@ -220,30 +227,61 @@ async fn the_stream_refuses_and_follows_what_it_should(backend: Backend) {
             "listeners not let go: {}",
             app.state.live.listeners()
         );
-        let action = if toggles % 2 == 0 { "open" } else { "close" };
+        set(if toggles % 2 == 0 { "open" } else { "close" }).await;
         toggles += 1;
-        let (status, _) = app
-            .post(
-                &format!("/api/v1/deals/{deal_id}/{action}"),
-                Some(&app.admin_token),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
     }
     if toggles % 2 == 1 {
-        let (status, _) = app
-            .post(
-                &format!("/api/v1/deals/{deal_id}/close"),
-                Some(&app.admin_token),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        set("close").await;
     }
     let mut again = Listener::open(&client, &app, deal_id).await;
     assert_eq!(again.next().await.expect("event")["status"], "CLOSED");
+    app.finish().await;
+}
+
+/// The node's write budget: 50 listeners within 100 event writes a second are each sent an
+/// event at most every half second, however fast the deal changes.
+#[actix_web::test]
+async fn many_listeners_share_the_nodes_write_budget() {
+    let test_store = crate::helpers::TestStore::create(Backend::Sqlite).await;
+    let app = spawn_app_with(test_store, |settings| {
+        settings.event_writes_per_sec = 100;
+        settings.rate_limits = "off".into();
+    })
+    .await;
+    let deal_id = app.create_deal(100_000, json!({})).await;
+    let customer = app.customers(1).await.remove(0);
+    let client = stream_client();
+    let mut listeners = Vec::new();
+    for _ in 0..50 {
+        let mut listener = Listener::open(&client, &app, deal_id).await;
+        listener.next().await.expect("the first event");
+        listeners.push(listener);
+    }
+    assert_eq!(app.state.live.spacing(), Duration::from_millis(500));
+    // Orders for two seconds: the deal changes every few milliseconds.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let (status, _) = app.order(&customer.token, deal_id).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    drop(client);
+    // Whatever arrived within the two seconds and a little after (one deadline for all).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    let mut counts = Vec::new();
+    for mut listener in listeners {
+        let mut events = 0;
+        while let Ok(Some(_)) = tokio::time::timeout_at(deadline, listener.next()).await {
+            events += 1;
+        }
+        counts.push(events);
+    }
+    let most = counts.iter().copied().max().unwrap_or(0);
+    assert!(
+        counts.iter().all(|n| *n >= 1),
+        "every listener heard of the sales: {counts:?}"
+    );
+    assert!(most <= 6, "at most one event per 500 ms: {counts:?}");
     app.finish().await;
 }
 

@@ -28,6 +28,7 @@ mod openapi;
 mod orders;
 mod overflow;
 mod ownership;
+mod passwords;
 mod process;
 mod readme;
 mod redis_outage;
