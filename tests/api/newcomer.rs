@@ -219,3 +219,50 @@ async fn the_original_paths_answer_with_or_without_their_slash() {
     }
     app.finish().await;
 }
+
+/// Start-up tells a newcomer what is missing, in a log fit for a file: with no admin it says
+/// how to make one, with rate limits off it says so, and a log written to a file carries no
+/// terminal colour codes.
+#[actix_web::test]
+async fn start_up_says_what_is_missing_in_a_plain_log() {
+    use std::io::{BufRead, BufReader};
+    let store = crate::helpers::TestStore::create(Backend::Sqlite).await;
+    std::fs::create_dir_all(store.data_dir()).expect("data dir");
+    let log_path = store.data_dir().join("start.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_topkart"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TOPKART_") || name == "DATABASE_URL" || name == "REDIS_URL" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .env("TOPKART_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", &store.url)
+        .env("TOPKART_DATA_DIR", store.data_dir())
+        .env("TOPKART_JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("TOPKART_RATE_LIMITS", "off")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("the engine starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    assert!(line.starts_with("topkart listening on "), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log_path).expect("the log");
+    assert!(
+        text.contains("no admin exists") && text.contains("topkart admin create"),
+        "{text}"
+    );
+    assert!(text.contains("rate limits are off"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
+    store.remove().await;
+}
