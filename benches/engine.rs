@@ -34,6 +34,7 @@ fn record(units: i64) -> DealRecord {
         starts_at: now - 1_000,
         expires_at: now + 3_600_000,
         per_customer_limit: Some(1_000_000),
+        payment_window_secs: None,
         closed: false,
         recurrence: Recurrence::None,
         round: 1,
@@ -103,6 +104,7 @@ fn deal_actor(c: &mut Criterion) {
         engine.launch(LoadedDeal {
             record: record(10),
             units_by_customer: HashMap::new(),
+            claims: Vec::new(),
         })
     });
     c.bench_function("deal_actor/round_trip", |b| {
@@ -166,6 +168,7 @@ async fn bench_store(postgres: bool) -> BenchStore {
         starts_at: now,
         expires_at: now + 3_600_000,
         per_customer_limit: None,
+        payment_window_secs: None,
         recurrence: Recurrence::None,
     };
     let deal_id = store
@@ -211,6 +214,7 @@ fn order_writer_commit(c: &mut Criterion) {
                     idempotency_key: None,
                     created_at: now_ms() + i as i64,
                     owner_epoch: 0,
+                    pay_by: None,
                 })
                 .collect();
             group.throughput(Throughput::Elements(batch as u64));

@@ -42,11 +42,14 @@ pub enum ErrorCode {
     Overloaded,
     DealUnavailable,
     OutcomeUnknown,
+    InsufficientBalance,
+    PaymentExpired,
+    PaymentRequired,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table (docs/API.md lists them; `tests/api/api_doc.rs`).
-    pub const ALL: [ErrorCode; 24] = {
+    pub const ALL: [ErrorCode; 27] = {
         use ErrorCode::*;
         [
             ValidationError,
@@ -73,6 +76,9 @@ impl ErrorCode {
             Overloaded,
             DealUnavailable,
             OutcomeUnknown,
+            InsufficientBalance,
+            PaymentExpired,
+            PaymentRequired,
         ]
     };
 
@@ -106,6 +112,9 @@ impl ErrorCode {
             // A gateway's answer: the request reached the deal's owner, which stopped
             // answering; whether it was carried out is not known here.
             OutcomeUnknown => ("OUTCOME_UNKNOWN", StatusCode::GATEWAY_TIMEOUT),
+            InsufficientBalance => ("INSUFFICIENT_BALANCE", StatusCode::CONFLICT),
+            PaymentExpired => ("PAYMENT_EXPIRED", StatusCode::CONFLICT),
+            PaymentRequired => ("PAYMENT_REQUIRED", StatusCode::CONFLICT),
         }
     }
 

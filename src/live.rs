@@ -127,19 +127,19 @@ impl LiveStock {
             .map_err(|_| TooManyListeners)?;
         metrics::gauge!("topkart_event_listeners").set((counted + 1) as f64);
         let counted = Counted(self.listeners.clone());
-        let receiver = self
-            .channels
-            .entry(deal_id)
-            .or_insert_with(|| {
-                let now = now_ms();
-                let last = seen(mirror, now);
-                Channel {
-                    sender: watch::Sender::new(render(mirror, now)),
-                    last,
-                }
-            })
-            .sender
-            .subscribe();
+        let now = now_ms();
+        let mut channel = self.channels.entry(deal_id).or_insert_with(|| Channel {
+            sender: watch::Sender::new(render(mirror, now)),
+            last: seen(mirror, now),
+        });
+        // The first event is the deal as it is now, not as the last tick saw it.
+        let now_seen = seen(mirror, now);
+        if now_seen != channel.last {
+            channel.last = now_seen;
+            channel.sender.send_replace(render(mirror, now));
+        }
+        let receiver = channel.sender.subscribe();
+        drop(channel);
         Ok(Listener {
             receiver,
             _counted: counted,

@@ -144,6 +144,8 @@ pub struct DealView {
     #[schema(format = DateTime)]
     pub expires_at: String,
     pub per_customer_limit: Option<i64>,
+    /// Seconds an order has to be paid in; null: no payment step.
+    pub payment_window_secs: Option<i64>,
     /// `none` or `daily`.
     pub recurrence: &'static str,
     /// Which sale of a daily deal this is (1 for the first).
@@ -174,6 +176,7 @@ impl DealView {
             starts_at: rfc3339(deal.starts_at),
             expires_at: rfc3339(deal.expires_at),
             per_customer_limit: deal.per_customer_limit,
+            payment_window_secs: deal.payment_window_secs,
             recurrence: deal.recurrence.as_str(),
             round: deal.round,
             created_at: rfc3339(deal.created_at),
@@ -194,6 +197,13 @@ pub struct OrderView {
     pub total_price: Money,
     /// OPEN, APPROVED, CANCELLED or FULFILLED.
     pub status: &'static str,
+    /// NOT_REQUIRED, UNPAID (to be paid by `pay_by`), PAID or REFUNDED.
+    pub payment_status: &'static str,
+    /// When an unpaid order is cancelled by the engine; null when no payment is required.
+    #[schema(format = DateTime)]
+    pub pay_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub paid_at: Option<String>,
     /// The deal's round the order was placed in.
     pub round: i64,
     #[schema(format = DateTime)]
@@ -212,6 +222,9 @@ impl From<&OrderRecord> for OrderView {
             unit_price: Money(order.unit_price),
             total_price: Money(order.total_price),
             status: order.status.as_str(),
+            payment_status: order.payment_status.as_str(),
+            pay_by: order.pay_by.map(rfc3339),
+            paid_at: order.paid_at.map(rfc3339),
             round: order.round,
             created_at: rfc3339(order.created_at),
             updated_at: rfc3339(order.updated_at),
@@ -227,6 +240,9 @@ pub struct UserView {
     pub phone_number: Option<String>,
     /// `customer` or `admin`.
     pub user_type: String,
+    /// The wallet, shown to its owner and to admins.
+    #[schema(value_type = String, example = "120.00")]
+    pub balance: Money,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -239,6 +255,7 @@ impl From<&User> for UserView {
             email: user.email.clone(),
             phone_number: user.phone_number.clone(),
             user_type: user.user_type.clone(),
+            balance: Money(user.balance),
             created_at: rfc3339(user.created_at),
         }
     }

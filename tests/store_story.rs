@@ -48,6 +48,7 @@ async fn story(backend: Backend) {
         starts_at: now,
         expires_at: now + 3_600_000,
         per_customer_limit: None,
+        payment_window_secs: None,
         recurrence: Recurrence::Daily,
     };
     let deal = store
@@ -78,6 +79,7 @@ async fn story(backend: Backend) {
             idempotency_key: (i == 7).then(|| "key-7".to_owned()),
             created_at: now + i,
             owner_epoch: 0,
+            pay_by: None,
         })
         .collect();
     let journal = StoreJournal(store.clone());

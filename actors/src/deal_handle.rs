@@ -66,6 +66,8 @@ impl DealHandle {
                     idempotency_key,
                     created_at: now,
                     owner_epoch: terms.owner_epoch,
+                    // A deal with a payment window is never lent: its actor watches its claims.
+                    pay_by: None,
                 };
                 let pending = PendingOrder {
                     order,

@@ -105,7 +105,8 @@ impl Engine {
     /// Starts the actor of a deal loaded from the store (or just created) and registers it.
     /// Returns the drift between the stored stock and the stock derived from its orders.
     pub fn launch(&self, loaded: LoadedDeal) -> (DealHandle, i64) {
-        let (state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
+        let (mut state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
+        state.load_claims(loaded.claims);
         (self.start_deal(state, true), drift)
     }
 

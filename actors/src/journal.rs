@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use crate::DealId;
 // The data the trait carries, where code written against `journal::` looks for it.
-pub use crate::model::{LoadedDeal, NewOrder, OrderRecord, OrderStatus};
+pub use crate::model::{LoadedDeal, NewOrder, OrderRecord, OrderStatus, PaymentStatus};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -34,4 +34,19 @@ pub trait Journal: Send + Sync + 'static {
     /// Starts the deal's round for `day` (00:00 UTC of that day, full stock) unless it was
     /// already started for that day, and returns the deal as stored afterwards either way.
     fn rearm_deal(&self, deal_id: DealId, day: i64) -> BoxFuture<Result<LoadedDeal, JournalError>>;
+
+    /// Cancels those of `order_ids` (claims of the deal whose deadline came at `now`) that are
+    /// still open and unpaid, and puts their units back on the deal's stored stock, in one
+    /// transaction under the deal's fencing epoch. Returns the orders it cancelled (an order
+    /// paid or cancelled first is left alone, and not returned).
+    fn lapse_claims(
+        &self,
+        deal_id: DealId,
+        order_ids: Vec<crate::OrderId>,
+        owner_epoch: i64,
+        now: crate::Millis,
+    ) -> BoxFuture<Result<Vec<crate::OrderId>, JournalError>> {
+        let _ = (deal_id, order_ids, owner_epoch, now);
+        Box::pin(async { Err(JournalError::Failed("this journal keeps no claims".into())) })
+    }
 }

@@ -17,5 +17,11 @@ pub const ORDER_QUANTITY_MAX: i64 = 10_000;
 pub const PRICE_MAX_MINOR: i64 = 100_000_000_000;
 /// A deal's window may not be longer than this.
 pub const WINDOW_MAX_MS: Millis = 12 * 3_600_000;
+/// A deal's payment window may not be longer than this (a day), in seconds.
+pub const PAYMENT_WINDOW_SECS_MAX: i64 = 86_400;
+/// The most a wallet may hold, in minor units (100,000,000,000.00); the store checks it too.
+pub const BALANCE_MAX_MINOR: i64 = 10_000_000_000_000;
+/// The most one credit may add, in minor units (1,000,000,000.00).
+pub const CREDIT_MAX_MINOR: i64 = PRICE_MAX_MINOR;
 /// Longest product name, in characters.
 pub const PRODUCT_NAME_MAX_CHARS: usize = 200;

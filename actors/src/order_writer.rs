@@ -30,9 +30,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::DealId;
 use crate::journal::{Journal, JournalError};
-use crate::model::{ClaimedOrder, NewOrder, OrderRecord, PlaceError, PlaceReply, ReturnedUnits};
+use crate::model::{
+    Claim, ClaimedOrder, NewOrder, OrderRecord, PlaceError, PlaceReply, ReturnedUnits,
+};
+use crate::{DealId, OrderId};
 
 /// A commit taking this long is logged: every order queued meanwhile waits for it.
 const SLOW_COMMIT: Duration = Duration::from_millis(50);
@@ -88,6 +90,12 @@ pub trait DealLink: Send + Sync + 'static {
     /// The store holds another fencing epoch for the deal: another node owns it now. The
     /// deal stops selling at once.
     fn ownership_lost(&self);
+    /// Orders of the deal just stored that are claims (it has a payment window), sold under
+    /// `owner_epoch`: the deal watches their deadlines. Called before their requesters hear
+    /// of the commit.
+    fn stored_claims(&self, claims: Vec<(OrderId, Claim)>, owner_epoch: i64) {
+        let _ = (claims, owner_epoch);
+    }
 }
 
 /// An order waiting for its batch, with where to answer and the deal its units go back to.
@@ -383,6 +391,7 @@ impl OrderWriter {
                     .orders_committed
                     .fetch_add(size, Ordering::Relaxed);
                 self.stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+                report_stored_claims(&batch, &stored);
                 for (pending, order) in batch.into_iter().zip(stored) {
                     // The requester may have gone away; the order is stored all the same.
                     let _ = pending.reply.send(Ok(order));
@@ -397,6 +406,32 @@ impl OrderWriter {
                 }
             }
         }
+    }
+}
+
+/// Tells each deal with a payment window which of its orders just stored are claims (with
+/// their ids and deadlines), one message per deal, before any requester hears of the commit.
+fn report_stored_claims(batch: &[PendingOrder], stored: &[OrderRecord]) {
+    let mut reports: HashMap<DealId, (Arc<dyn DealLink>, i64, Vec<(OrderId, Claim)>)> =
+        HashMap::new();
+    for (pending, order) in batch.iter().zip(stored) {
+        let Some(pay_by) = order.pay_by else {
+            continue;
+        };
+        let claim = Claim {
+            customer_id: order.customer_id,
+            quantity: order.quantity,
+            round: order.round,
+            pay_by,
+        };
+        reports
+            .entry(order.deal_id)
+            .or_insert_with(|| (pending.deal.clone(), pending.order.owner_epoch, Vec::new()))
+            .2
+            .push((order.id, claim));
+    }
+    for (link, owner_epoch, claims) in reports.into_values() {
+        link.stored_claims(claims, owner_epoch);
     }
 }
 

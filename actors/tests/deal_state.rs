@@ -23,6 +23,7 @@ fn deal(total_units: i64, limit: Option<i64>) -> DealRecord {
         starts_at: T0,
         expires_at: T0 + HOUR_MS,
         per_customer_limit: limit,
+        payment_window_secs: None,
         closed: false,
         recurrence: Recurrence::None,
         round: 1,

@@ -65,6 +65,7 @@ fn live_deal(units: i64) -> LoadedDeal {
     LoadedDeal {
         record: support::open_deal(units),
         units_by_customer: HashMap::new(),
+        claims: Vec::new(),
     }
 }
 
@@ -318,6 +319,7 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
             ..live_deal(5).record
         },
         units_by_customer: HashMap::new(),
+        claims: Vec::new(),
     });
     other.addr.send(actors::deal::Snapshot).await.expect("runs");
     journal.fail.store(true, Ordering::SeqCst);

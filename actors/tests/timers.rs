@@ -53,6 +53,7 @@ impl Journal for StoreLikeJournal {
         let loaded = LoadedDeal {
             record: deal.clone(),
             units_by_customer: HashMap::new(),
+            claims: Vec::new(),
         };
         Box::pin(async move { Ok(loaded) })
     }
@@ -70,6 +71,7 @@ fn deal(starts_at: i64, expires_at: i64, recurrence: Recurrence) -> DealRecord {
         starts_at,
         expires_at,
         per_customer_limit: None,
+        payment_window_secs: None,
         closed: false,
         recurrence,
         round: 1,

@@ -54,7 +54,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/deals/{id}/close", "POST").route(web::post().to(deals::close)))
                 .service(resource("/deals/{id}/open", "POST").route(web::post().to(deals::open)))
-                .service(resource("/users", "POST").route(web::post().to(users::create)))
+                .service(
+                    resource("/users", "POST, GET")
+                        .route(web::post().to(users::create))
+                        .route(web::get().to(users::list)),
+                )
+                .service(
+                    resource("/users/{id}/balance", "POST").route(web::post().to(users::credit)),
+                )
+                .service(resource("/orders/{id}/pay", "POST").route(web::post().to(orders::pay)))
                 .service(resource("/users/me", "GET").route(web::get().to(users::me)))
                 .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))

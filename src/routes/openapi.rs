@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
 use crate::routes::cluster::ClusterView;
 use crate::routes::orders::{PlaceOrderRequest, StatusChange};
-use crate::routes::users::CreateUser;
+use crate::routes::users::{CreateUser, CreditRequest};
 use crate::service::deals::{CreateDeal, UpdateDeal};
 use crate::wire::{DealView, OrderView, Page, UserView};
 
@@ -114,9 +114,9 @@ fn meaning(status: &str) -> &'static str {
     info(title = "Topkart", version = "1", description = "Flash-sale (lightning deal) engine. Money is a two-decimal string; instants are RFC 3339 UTC."),
     modifiers(&BearerAuth, &Described),
     paths(
-        create_user, me, login, refresh,
+        create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
-        place_order, list_orders, get_order, cancel_order, set_order_status,
+        place_order, list_orders, get_order, cancel_order, pay_order, set_order_status,
         deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
@@ -141,6 +141,17 @@ fn create_user() {}
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope)))]
 fn me() {}
+
+/// Users with their balances, newest first (admins); `?user_type=customer` or `admin`.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(("user_type" = Option<String>, Query), ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<UserView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+fn list_users() {}
+
+/// Credit a user's wallet (admins).
+#[utoipa::path(post, path = "/api/v1/users/{id}/balance", tag = "users", params(("id" = i64, Path, minimum = 1)), request_body = CreditRequest, security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn credit_user() {}
 
 /// Log in with a username or email and a password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -226,6 +237,15 @@ fn get_order() {}
     responses((status = 200, body = OrderView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "INVALID_TRANSITION", body = ErrorEnvelope)))]
 fn cancel_order() {}
+
+/// Pay an order of a deal with a payment window from the caller's wallet, before its `pay_by`.
+/// With an `Idempotency-Key`, a retry of a payment that went through answers 200 again; an
+/// order is debited once in any case.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", tag = "orders", params(("id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 400, description = "A malformed Idempotency-Key", body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "INSUFFICIENT_BALANCE (with balance), PAYMENT_EXPIRED, or INVALID_TRANSITION (paid, cancelled, or no payment required)", body = ErrorEnvelope),
+        (status = 503, body = ErrorEnvelope)))]
+fn pay_order() {}
 
 /// Change an order's status (admin): OPEN→APPROVED, OPEN→CANCELLED, APPROVED→FULFILLED, APPROVED→CANCELLED.
 #[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = StatusChange, security(("bearer" = [])),

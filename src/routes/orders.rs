@@ -192,6 +192,23 @@ pub async fn set_status_of(
     Ok(HttpResponse::Ok().json(OrderView::from(&changed)))
 }
 
+/// `POST /orders/{id}/pay`: the caller pays their order from their wallet (at the deal's
+/// owner, which decides the deadline).
+pub async fn pay(
+    state: State,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let order = order_for(&state, caller, path_id(&id, "order")?).await?;
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, order.deal_id).await? {
+        return Ok(forward::forward(&owner, &req, Bytes::new()).await);
+    }
+    let paid = crate::service::payments::pay_order(&state, caller, order.id, key).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(&paid)))
+}
+
 pub fn parse_status(text: &str) -> Result<OrderStatus, ApiError> {
     OrderStatus::parse(&text.trim().to_ascii_uppercase()).ok_or_else(|| {
         ApiError::field(

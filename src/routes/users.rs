@@ -1,16 +1,18 @@
-//! `POST /users`, `GET /users/me`.
+//! `POST /users`, `GET /users/me`; for admins `GET /users` and `POST /users/{id}/balance`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::auth::Admin;
 use crate::auth::{Caller, MaybeCaller, Role};
 use crate::error::{ApiError, ErrorCode, FieldErrors};
 use crate::json::JsonBody;
 use crate::rate_limit::Kind;
+use crate::routes::request::{PageQuery, PageRequest, path_id};
 use crate::state::State;
 use crate::store::NewUser;
-use crate::wire::UserView;
+use crate::wire::{Money, Page, UserView};
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -168,4 +170,55 @@ pub async fn me(state: State, caller: Caller) -> Result<web::Json<UserView>, Api
             ApiError::new(ErrorCode::InvalidToken, "the token's user no longer exists")
         })?;
     Ok(web::Json(UserView::from(&user)))
+}
+
+/// `POST /users/{id}/balance`: an admin credits a wallet with `amount`, more than 0.00 (a
+/// two-decimal string or a number).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreditRequest {
+    #[schema(value_type = crate::wire::MoneyInput, inline)]
+    pub amount: Money,
+}
+
+pub async fn credit(
+    state: State,
+    _: Admin,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<CreditRequest>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let user =
+        crate::service::payments::credit(&state, path_id(&id, "user")?, input.amount.0).await?;
+    Ok(web::Json(UserView::from(&user)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UsersQuery {
+    pub user_type: Option<String>,
+    #[serde(flatten)]
+    pub page: PageQuery,
+}
+
+/// `GET /users`: users with their balances, newest first (admins).
+pub async fn list(
+    state: State,
+    req: actix_web::HttpRequest,
+    _: Admin,
+    query: web::Query<UsersQuery>,
+) -> Result<web::Json<Page<UserView>>, ApiError> {
+    let page = PageRequest::from_query(&query.page)?;
+    let user_type = match query.user_type.as_deref().map(str::trim) {
+        None => None,
+        Some(kind @ ("customer" | "admin")) => Some(kind.to_owned()),
+        Some(_) => return Err(ApiError::field("user_type", "must be customer or admin")),
+    };
+    let (users, count) = state
+        .store
+        .list_users(
+            &crate::store::UserFilter { user_type },
+            page.page_size,
+            page.offset(),
+        )
+        .await?;
+    let views = users.iter().map(UserView::from).collect();
+    Ok(web::Json(page.wrap(&req, count, views)))
 }

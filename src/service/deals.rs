@@ -17,7 +17,9 @@ use crate::state::AppState;
 use crate::store::NewDeal;
 use crate::wire::{Instant, Money, MoneyInput};
 
-pub use actors::limits::{PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS};
+pub use actors::limits::{
+    PAYMENT_WINDOW_SECS_MAX, PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +61,11 @@ pub struct CreateDeal {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub per_customer_limit: Option<i64>,
+    /// Seconds an order has to be paid in (then the engine cancels it); absent or null: no
+    /// payment step.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 86_400)]
+    pub payment_window_secs: Option<i64>,
     /// `daily`: re-armed at 00:00 UTC every day with full stock.
     #[serde(default)]
     pub recurrence: Option<RecurrenceInput>,
@@ -92,6 +99,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     pub per_customer_limit: Option<Option<i64>>,
+    /// Applies to orders placed from now on; `null` removes the payment step.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 86_400)]
+    pub payment_window_secs: Option<Option<i64>>,
     #[serde(default)]
     pub recurrence: Option<RecurrenceInput>,
 }
@@ -151,6 +162,18 @@ fn check_terms(terms: &DealTerms, errors: &mut FieldErrors) {
             "must be at least 1 (or null for no limit)".into(),
         );
     }
+    if terms
+        .payment_window_secs
+        .is_some_and(|secs| !(1..=PAYMENT_WINDOW_SECS_MAX).contains(&secs))
+    {
+        fail(
+            errors,
+            "payment_window_secs",
+            format!(
+                "must be from 1 to {PAYMENT_WINDOW_SECS_MAX} seconds (or null for no payment step)"
+            ),
+        );
+    }
 }
 
 /// Checks a unit count from a request against its range, before any arithmetic touches it.
@@ -169,6 +192,7 @@ pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealReco
         starts_at: input.starts_at.map_or(now, |at| at.0),
         expires_at: input.expires_at.0,
         per_customer_limit: input.per_customer_limit,
+        payment_window_secs: input.payment_window_secs,
         recurrence: input.recurrence.map_or(Recurrence::None, Recurrence::from),
     };
     let available_units = input.available_units.unwrap_or(input.total_units);
@@ -210,6 +234,7 @@ pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealReco
         LoadedDeal {
             record: record.clone(),
             units_by_customer: Default::default(),
+            claims: Vec::new(),
         },
     );
     tracing::info!(
@@ -239,6 +264,7 @@ pub async fn update_deal(
         starts_at: input.starts_at.map_or(old.starts_at, |at| at.0),
         expires_at: input.expires_at.map_or(old.expires_at, |at| at.0),
         per_customer_limit: input.per_customer_limit.unwrap_or(old.per_customer_limit),
+        payment_window_secs: input.payment_window_secs.unwrap_or(old.payment_window_secs),
         recurrence: input.recurrence.map_or(old.recurrence, Recurrence::from),
     };
     let mut errors = FieldErrors::new();

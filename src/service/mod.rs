@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod deals;
 pub mod feed;
 pub mod orders;
+pub mod payments;
 
 use actors::deal::{DealRecord, Reload, Snapshot};
 use actors::deal_handle::DealHandle;

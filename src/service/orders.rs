@@ -219,6 +219,16 @@ pub async fn change_status(
         {
             Ok(current)
         }
+        Transition::Refused { current }
+            if next == OrderStatus::Approved
+                && current.status == OrderStatus::Open
+                && current.payment_status == actors::journal::PaymentStatus::Unpaid =>
+        {
+            Err(ApiError::new(
+                ErrorCode::PaymentRequired,
+                "the order must be paid before it is approved",
+            ))
+        }
         Transition::Refused { current } => Err(ApiError::new(
             ErrorCode::InvalidTransition,
             format!(
@@ -234,6 +244,7 @@ pub async fn change_status(
                         customer_id: order.customer_id,
                         quantity: order.quantity,
                         round: order.round,
+                        order_id: Some(order.id),
                     };
                     if let Err(mailbox) = handle.addr.send(release).await {
                         tracing::error!(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actors::deal::{DealRecord, DealTerms};
+use actors::deal::{Claim, DealRecord, DealTerms};
 use actors::journal::LoadedDeal;
 use actors::limits::UNITS_MAX;
 use actors::{CustomerId, DealId, Millis};
@@ -54,8 +54,9 @@ impl StockCheck {
 impl Store {
     pub async fn insert_deal(&self, deal: &NewDeal, now: Millis) -> Result<DealRecord, StoreError> {
         const SQL: &str = "INSERT INTO deals (product_name, actual_price, final_price, total_units, available_units, \
-                           starts_at, expires_at, per_customer_limit, closed, recurrence, round, rearmed_day, created_at, updated_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, 1, $10, $11, $11) RETURNING *";
+                           starts_at, expires_at, per_customer_limit, closed, recurrence, round, rearmed_day, created_at, updated_at, \
+                           payment_window_secs) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, 1, $10, $11, $11, $12) RETURNING *";
         let t = &deal.terms;
         let row: DealRow = on_pool!(self, pool => sqlx::query_as(SQL)
             .bind(&t.product_name)
@@ -69,6 +70,7 @@ impl Store {
             .bind(t.recurrence.as_str())
             .bind(actors::clock::day_of(t.starts_at))
             .bind(now)
+            .bind(t.payment_window_secs)
             .fetch_one(pool)
             .await)?;
         row.into_record()
@@ -96,14 +98,17 @@ impl Store {
                 .or_default()
                 .insert(customer_id, units);
         }
+        let mut claims = self.unpaid_claims(None).await?;
         let mut loaded = LoadedDeals::default();
         for row in rows {
             match row {
                 Ok(record) => {
                     let units_by_customer = by_deal.remove(&record.id).unwrap_or_default();
+                    let claims = claims.remove(&record.id).unwrap_or_default();
                     loaded.deals.push(LoadedDeal {
                         record,
                         units_by_customer,
+                        claims,
                     });
                 }
                 Err(StoreError::Malformed {
@@ -136,10 +141,40 @@ impl Store {
         };
         let held: Vec<(i64, i64)> =
             on_pool!(self, pool => sqlx::query_as(HELD).bind(deal_id).fetch_all(pool).await)?;
+        let claims = self
+            .unpaid_claims(Some(deal_id))
+            .await?
+            .remove(&deal_id)
+            .unwrap_or_default();
         Ok(Some(LoadedDeal {
             record,
             units_by_customer: held.into_iter().collect(),
+            claims,
         }))
+    }
+
+    /// The open, unpaid orders (claims) of one deal or of all, by deal: what their actors
+    /// watch the deadlines of.
+    async fn unpaid_claims(
+        &self,
+        deal_id: Option<DealId>,
+    ) -> Result<HashMap<DealId, Vec<(actors::OrderId, Claim)>>, StoreError> {
+        const SQL: &str = "SELECT id, deal_id, customer_id, quantity, round, pay_by FROM orders \
+                           WHERE payment_status = 'UNPAID' AND status = 'OPEN' AND ($1 IS NULL OR deal_id = $1) ORDER BY id";
+        let rows: Vec<(i64, i64, i64, i64, i64, Option<i64>)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(deal_id).fetch_all(pool).await)?;
+        let mut claims: HashMap<DealId, Vec<(actors::OrderId, Claim)>> = HashMap::new();
+        for (order_id, deal_id, customer_id, quantity, round, pay_by) in rows {
+            let claim = Claim {
+                customer_id,
+                quantity,
+                round,
+                // An unpaid order always has its deadline (written with it); none: due now.
+                pay_by: pay_by.unwrap_or(0),
+            };
+            claims.entry(deal_id).or_default().push((order_id, claim));
+        }
+        Ok(claims)
     }
 
     /// Stores a deal's new definition (units aside), if the store still holds the deal under
@@ -152,7 +187,8 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE deals SET product_name = $2, actual_price = $3, final_price = $4, starts_at = $5, \
-                           expires_at = $6, per_customer_limit = $7, recurrence = $8, updated_at = $9 WHERE id = $1 AND owner_epoch = $10";
+                           expires_at = $6, per_customer_limit = $7, recurrence = $8, updated_at = $9, payment_window_secs = $11 \
+                           WHERE id = $1 AND owner_epoch = $10";
         let changed = on_pool!(self, pool => sqlx::query(SQL)
             .bind(deal_id)
             .bind(&terms.product_name)
@@ -164,6 +200,7 @@ impl Store {
             .bind(terms.recurrence.as_str())
             .bind(now)
             .bind(epoch)
+            .bind(terms.payment_window_secs)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

@@ -35,6 +35,27 @@ impl Journal for StoreJournal {
         })
     }
 
+    fn lapse_claims(
+        &self,
+        deal_id: DealId,
+        order_ids: Vec<actors::OrderId>,
+        owner_epoch: i64,
+        now: actors::Millis,
+    ) -> BoxFuture<Result<Vec<actors::OrderId>, JournalError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            store
+                .lapse_claims(deal_id, &order_ids, owner_epoch, now)
+                .await
+                .map_err(|error| match error {
+                    super::error::StoreError::OwnershipLost { deal_ids } => {
+                        JournalError::OwnershipLost { deal_ids }
+                    }
+                    other => JournalError::Failed(error_chain(&other)),
+                })
+        })
+    }
+
     fn rearm_deal(&self, deal_id: DealId, day: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
         let store = self.0.clone();
         Box::pin(async move {

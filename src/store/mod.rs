@@ -9,12 +9,14 @@
 //!
 //! - `pool`: the connection and `on_pool!`; `error`: `StoreError`; `rows`: row types.
 //! - `users`, `tokens`, `deals`, `orders`: the queries of each resource, as `impl Store` blocks.
+//! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
 //! - `journal`: the store as the engine's `Journal`.
 
 mod deals;
 mod error;
 mod journal;
 mod orders;
+mod payments;
 mod pool;
 mod rows;
 mod tokens;
@@ -24,6 +26,7 @@ pub use deals::{LoadedDeals, MalformedDeal, NewDeal, StockCheck};
 pub use error::StoreError;
 pub use journal::StoreJournal;
 pub use orders::{OrderFilter, Transition};
+pub use payments::{Payment, UserFilter};
 pub use pool::Store;
 pub use rows::{DealRow, User};
 pub use users::NewUser;

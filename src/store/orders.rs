@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actors::journal::{NewOrder, OrderRecord, OrderStatus};
+use actors::journal::{NewOrder, OrderRecord, OrderStatus, PaymentStatus};
 use actors::{CustomerId, DealId, Millis, OrderId};
 
 use super::error::StoreError;
@@ -38,7 +38,7 @@ pub enum Transition {
 /// made four hand-offs between the writer's thread and the connection's own thread, each
 /// waiting for a core on a busy machine (measured: see docs/BENCHMARKS.md). `$1` is the batch
 /// as a JSON array of `[deal_id, round, customer_id, quantity, unit_price, total_price,
-/// idempotency_key, created_at]` rows (see `orders_as_json`); numbered parameters are shared by
+/// idempotency_key, created_at, pay_by]` rows (see `orders_as_json`); numbered parameters are shared by
 /// every statement of the text. `BEGIN IMMEDIATE` takes the write lock at once, so the
 /// transaction never has to upgrade a read lock.
 macro_rules! sqlite_commit_batch {
@@ -46,9 +46,11 @@ macro_rules! sqlite_commit_batch {
         concat!(
             "BEGIN IMMEDIATE; ",
             "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
-             status, idempotency_key, created_at, updated_at) \
+             status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 'OPEN', \
-             value ->> 6, value ->> 7, value ->> 7 FROM json_each($1) ORDER BY key RETURNING id; ",
+             value ->> 6, value ->> 7, value ->> 7, \
+             CASE WHEN value ->> 8 IS NULL THEN 'NOT_REQUIRED' ELSE 'UNPAID' END, value ->> 8 \
+             FROM json_each($1) ORDER BY key RETURNING id; ",
             $take_units,
             "; COMMIT;"
         )
@@ -85,10 +87,11 @@ const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
 /// no write: the row is updated anyway.
 const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
-         status, idempotency_key, created_at, updated_at) \
-       SELECT deal_id, round, customer_id, quantity, unit_price, total_price, 'OPEN', idempotency_key, created_at, created_at \
-       FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[]) \
-       WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, n) \
+         status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
+       SELECT deal_id, round, customer_id, quantity, unit_price, total_price, 'OPEN', idempotency_key, created_at, created_at, \
+         CASE WHEN pay_by IS NULL THEN 'NOT_REQUIRED' ELSE 'UNPAID' END, pay_by \
+       FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $14::BIGINT[]) \
+       WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, pay_by, n) \
        ORDER BY n RETURNING id), \
      taken AS ( \
        UPDATE deals SET available_units = CASE WHEN deals.round = take.round \
@@ -112,7 +115,8 @@ fn orders_as_json(orders: &[NewOrder]) -> String {
                 o.unit_price,
                 o.total_price,
                 o.idempotency_key,
-                o.created_at
+                o.created_at,
+                o.pay_by
             ])
         })
         .collect();
@@ -201,6 +205,12 @@ impl Store {
                             .collect::<Vec<i64>>(),
                     )
                     .bind(epochs.len() as i64)
+                    .bind(
+                        orders
+                            .iter()
+                            .map(|o| o.pay_by)
+                            .collect::<Vec<Option<i64>>>(),
+                    )
                     .fetch_all(&mut *conn)
                     .await;
                 if let Err(sqlx::Error::Database(error)) = &committed {
@@ -288,8 +298,16 @@ impl Store {
         epoch: i64,
         now: Millis,
     ) -> Result<Transition, StoreError> {
-        const UPDATE: &str =
-            "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
+        // An order that must be paid is approved only once paid (checked here too, so a
+        // lapse or a payment between the read and the update cannot slip through).
+        const UPDATE: &str = "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2 \
+                              AND NOT ($3 = 'APPROVED' AND payment_status = 'UNPAID')";
+        // A paid order cancelled is refunded in the same transaction, exactly once (the
+        // conditional update, and the unique index on the wallet's entries).
+        const REFUND: &str = "UPDATE orders SET payment_status = 'REFUNDED' WHERE id = $1 AND payment_status = 'PAID' \
+                              RETURNING customer_id, total_price";
+        const CREDIT_BACK: &str = "UPDATE users SET balance = balance + $2 WHERE id = $1";
+        const REFUND_ENTRY: &str = "INSERT INTO wallet_entries (user_id, order_id, kind, amount, created_at) VALUES ($1, $2, 'REFUND', $3, $4)";
         // Fenced like every change to a deal: the units go back only under the epoch of the
         // node whose actor takes them back (an order of an earlier round restocks nothing).
         const RESTOCK: &str = "UPDATE deals SET available_units = available_units + CASE WHEN round = $2 THEN $3 ELSE 0 END \
@@ -297,7 +315,8 @@ impl Store {
         let Some(current) = self.order_by_id(order_id).await? else {
             return Ok(Transition::NotFound);
         };
-        if !current.status.may_become(next) {
+        let unpaid = current.payment_status == PaymentStatus::Unpaid;
+        if !current.status.may_become(next) || (next == OrderStatus::Approved && unpaid) {
             return Ok(Transition::Refused { current });
         }
         let changed = on_pool!(self, pool => {
@@ -317,6 +336,11 @@ impl Store {
                     if restocked != 1 {
                         // Dropping the transaction rolls the status change back.
                         return Ok(None);
+                    }
+                    let paid: Option<(i64, i64)> = sqlx::query_as(REFUND).bind(order_id).fetch_optional(&mut *tx).await?;
+                    if let Some((customer_id, total)) = paid {
+                        sqlx::query(CREDIT_BACK).bind(customer_id).bind(total).execute(&mut *tx).await?;
+                        sqlx::query(REFUND_ENTRY).bind(customer_id).bind(order_id).bind(total).bind(now).execute(&mut *tx).await?;
                     }
                 }
                 tx.commit().await?;
@@ -342,14 +366,16 @@ impl Store {
             });
         }
         let restocked = next == OrderStatus::Cancelled;
-        Ok(Transition::Changed {
-            order: OrderRecord {
+        // Read back: a cancellation may have refunded the order in the same transaction.
+        let order = match self.order_by_id(order_id).await? {
+            Some(order) => order,
+            None => OrderRecord {
                 status: next,
                 updated_at: now,
                 ..current
             },
-            restocked,
-        })
+        };
+        Ok(Transition::Changed { order, restocked })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Row types as both backends return them, and their conversion into the engine's records.
 
 use actors::deal::{DealRecord, Recurrence};
-use actors::journal::{OrderRecord, OrderStatus};
+use actors::journal::{OrderRecord, OrderStatus, PaymentStatus};
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
 use super::error::StoreError;
@@ -41,6 +41,7 @@ pub(super) struct UserRow {
     pub phone_number: Option<String>,
     pub password_hash: String,
     pub user_type: String,
+    pub balance: i64,
     pub created_at: i64,
 }
 
@@ -52,6 +53,7 @@ pub struct User {
     pub email: String,
     pub phone_number: Option<String>,
     pub user_type: String,
+    pub balance: i64,
     pub created_at: i64,
 }
 
@@ -63,6 +65,7 @@ impl From<UserRow> for User {
             email: row.email,
             phone_number: row.phone_number,
             user_type: row.user_type,
+            balance: row.balance,
             created_at: row.created_at,
         }
     }
@@ -80,6 +83,9 @@ pub struct DealRow {
     pub starts_at: i64,
     pub expires_at: i64,
     pub per_customer_limit: Option<i64>,
+    /// Absent from the feed of a node that predates payment windows: none.
+    #[serde(default)]
+    pub payment_window_secs: Option<i64>,
     pub closed: bool,
     pub recurrence: String,
     pub round: i64,
@@ -101,6 +107,7 @@ impl From<&DealRecord> for DealRow {
             starts_at: record.starts_at,
             expires_at: record.expires_at,
             per_customer_limit: record.per_customer_limit,
+            payment_window_secs: record.payment_window_secs,
             closed: record.closed,
             recurrence: record.recurrence.as_str().to_owned(),
             round: record.round,
@@ -130,6 +137,7 @@ impl DealRow {
             starts_at: self.starts_at,
             expires_at: self.expires_at,
             per_customer_limit: self.per_customer_limit,
+            payment_window_secs: self.payment_window_secs,
             closed: self.closed,
             recurrence,
             round: self.round,
@@ -151,6 +159,9 @@ pub(super) struct OrderRow {
     pub unit_price: i64,
     pub total_price: i64,
     pub status: String,
+    pub payment_status: String,
+    pub pay_by: Option<i64>,
+    pub paid_at: Option<i64>,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -168,6 +179,10 @@ impl OrderRow {
             total_price: self.total_price,
             // The column's CHECK constraint admits only the four values.
             status: OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Open),
+            payment_status: PaymentStatus::parse(&self.payment_status)
+                .unwrap_or(PaymentStatus::NotRequired),
+            pay_by: self.pay_by,
+            paid_at: self.paid_at,
             idempotency_key: self.idempotency_key,
             created_at: self.created_at,
             updated_at: self.updated_at,

@@ -29,6 +29,7 @@ mod orders;
 mod overflow;
 mod ownership;
 mod passwords;
+mod payments;
 mod process;
 mod readme;
 mod redis_outage;

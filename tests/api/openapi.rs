@@ -8,6 +8,8 @@ use crate::helpers::{Backend, spawn_app};
 const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/users"),
     ("get", "/api/v1/users/me"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users/{id}/balance"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/deals"),
@@ -22,6 +24,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/orders"),
     ("get", "/api/v1/orders/{id}"),
     ("post", "/api/v1/orders/{id}/cancel"),
+    ("post", "/api/v1/orders/{id}/pay"),
     ("patch", "/api/v1/orders/{id}/status"),
     ("get", "/livez"),
     ("get", "/readyz"),

@@ -3,11 +3,12 @@
 
 use actix::Message;
 
+use super::claims::{Claim, PaymentRefusal};
 use crate::model::{
     ClaimedOrder, DealRecord, DealTerms, LoadedDeal, PlaceReply, ReserveError, ResizeError,
     ReturnedUnits,
 };
-use crate::{CustomerId, Millis};
+use crate::{CustomerId, Millis, OrderId};
 
 /// Reserve units for a customer and, on success, hand the order to the writer. The answer comes
 /// on `reply` once the order is stored (or refused); the actor itself never waits.
@@ -27,6 +28,34 @@ pub struct Release {
     pub customer_id: CustomerId,
     pub quantity: i64,
     pub round: i64,
+    /// The cancelled order, when it may be a claim (its claim ends with it).
+    pub order_id: Option<OrderId>,
+}
+
+/// The writer's report after a commit: these stored orders are claims (their deal has a
+/// payment window), sold under `owner_epoch`. Sent before their requesters hear of the
+/// commit, so it reaches the deal before any payment of them.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct StoredClaims {
+    pub claims: Vec<(OrderId, Claim)>,
+    pub owner_epoch: i64,
+}
+
+/// A payment of the order asks to begin now: the deal's actor decides against its deadline.
+/// On `Ok`, the claim waits for `EndPayment` and no lapse touches it meanwhile.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Claim, PaymentRefusal>")]
+pub struct BeginPayment {
+    pub order_id: OrderId,
+}
+
+/// The payment begun with `BeginPayment` ended: `paid`, or not (no money, store failure).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct EndPayment {
+    pub order_id: OrderId,
+    pub paid: bool,
 }
 
 /// Give back the units of an order that the writer could not store, then answer its requester.

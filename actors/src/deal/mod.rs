@@ -2,13 +2,15 @@
 //! ([`DealActor`]), the thin actix shell that owns the state and decides every order in turn.
 
 mod actor;
+mod claims;
 mod message;
 mod state;
 
 pub use actor::{DealActor, link};
+pub use claims::{Claim, Claims, PaymentRefusal};
 pub use message::{
-    Amend, Attribute, Follow, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
-    SetClosed, Snapshot,
+    Amend, Attribute, BeginPayment, EndPayment, Follow, LoseOwnership, PlaceOrder, Release, Reload,
+    Resize, ReturnUnits, SetClosed, Snapshot, StoredClaims,
 };
 pub use state::{DealState, Reservation, order_total};
 

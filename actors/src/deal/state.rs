@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use super::claims::Claims;
 use crate::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
 use crate::model::{DealRecord, DealStatus, DealTerms, Recurrence, ReserveError, ResizeError};
 use crate::{CustomerId, DealId, Millis};
@@ -53,6 +54,9 @@ pub struct DealState {
     /// Set between 00:00 UTC and the moment the daily re-arm is persisted: the new round may
     /// not sell before the store knows about it, or its sales would be overwritten.
     rearming: bool,
+    /// Stored orders of this round awaiting payment (a deal with a payment window). Their
+    /// units are part of `sold_units` until they are paid, cancelled or lapsed.
+    claims: Claims,
 }
 
 impl DealState {
@@ -79,6 +83,7 @@ impl DealState {
             units_by_customer,
             unattributed_units: 0,
             rearming: false,
+            claims: Claims::default(),
         };
         state.assert_conserved();
         (state, drift)
@@ -93,6 +98,7 @@ impl DealState {
             units_by_customer: HashMap::new(),
             unattributed_units: 0,
             rearming: false,
+            claims: Claims::default(),
         };
         state.assert_conserved();
         state
@@ -109,6 +115,7 @@ impl DealState {
             units_by_customer: HashMap::new(),
             unattributed_units: sold_units,
             rearming: false,
+            claims: Claims::default(),
         };
         state.assert_conserved();
         state
@@ -116,6 +123,23 @@ impl DealState {
 
     pub fn record(&self) -> &DealRecord {
         &self.record
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    pub fn claims_mut(&mut self) -> &mut Claims {
+        &mut self.claims
+    }
+
+    /// Takes in the claims the store holds (start, takeover). A claim of an earlier round
+    /// still lapses at its deadline; its units are that round's, so none come back
+    /// (`release` ignores other rounds).
+    pub fn load_claims(&mut self, claims: Vec<(crate::OrderId, crate::model::Claim)>) {
+        for (order_id, claim) in claims {
+            self.claims.insert(order_id, claim);
+        }
     }
 
     pub fn id(&self) -> DealId {
@@ -141,7 +165,10 @@ impl DealState {
     /// Whether the counter may be lent to the HTTP workers: the deal is open to everyone, so a
     /// claim needs to know nothing but the count and the window.
     pub fn lendable(&self) -> bool {
-        !self.rearming && !self.record.closed && self.record.per_customer_limit.is_none()
+        !self.rearming
+            && !self.record.closed
+            && self.record.per_customer_limit.is_none()
+            && self.record.payment_window_secs.is_none()
     }
 
     /// Whether a reservation must wait for the writer's report on claimed units: the
@@ -323,6 +350,7 @@ impl DealState {
         r.starts_at = terms.starts_at;
         r.expires_at = terms.expires_at;
         r.per_customer_limit = terms.per_customer_limit;
+        r.payment_window_secs = terms.payment_window_secs;
         r.recurrence = terms.recurrence;
         r.updated_at = updated_at;
     }

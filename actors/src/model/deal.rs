@@ -42,6 +42,8 @@ pub struct DealRecord {
     pub starts_at: Millis,
     pub expires_at: Millis,
     pub per_customer_limit: Option<i64>,
+    /// Seconds an order has to be paid in; `None`: no payment step (orders need no payment).
+    pub payment_window_secs: Option<i64>,
     pub closed: bool,
     pub recurrence: Recurrence,
     /// Which sale this is: 1 at creation, +1 at every daily re-arm.
@@ -66,6 +68,7 @@ pub struct DealTerms {
     pub starts_at: Millis,
     pub expires_at: Millis,
     pub per_customer_limit: Option<i64>,
+    pub payment_window_secs: Option<i64>,
     pub recurrence: Recurrence,
 }
 
@@ -78,6 +81,7 @@ impl DealRecord {
             starts_at: self.starts_at,
             expires_at: self.expires_at,
             per_customer_limit: self.per_customer_limit,
+            payment_window_secs: self.payment_window_secs,
             recurrence: self.recurrence,
         }
     }
@@ -144,6 +148,8 @@ impl DealStatus {
 pub struct LoadedDeal {
     pub record: DealRecord,
     pub units_by_customer: HashMap<CustomerId, i64>,
+    /// Its open, unpaid orders of the current round (a deal with a payment window).
+    pub claims: Vec<(crate::OrderId, super::order::Claim)>,
 }
 
 /// One thing wrong with a stored deal: the column and what is wrong with its value.
@@ -205,6 +211,18 @@ impl DealRecord {
             fail(
                 "per_customer_limit",
                 format!("must be from 1 to {UNITS_MAX} or null"),
+            );
+        }
+        if self
+            .payment_window_secs
+            .is_some_and(|secs| !(1..=crate::limits::PAYMENT_WINDOW_SECS_MAX).contains(&secs))
+        {
+            fail(
+                "payment_window_secs",
+                format!(
+                    "must be from 1 to {} or null",
+                    crate::limits::PAYMENT_WINDOW_SECS_MAX
+                ),
             );
         }
         if self.round < 1 {

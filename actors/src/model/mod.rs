@@ -6,5 +6,8 @@ mod order;
 mod refusal;
 
 pub use deal::{DealRecord, DealStatus, DealTerms, LoadedDeal, Problem, Recurrence};
-pub use order::{ClaimedOrder, NewOrder, OrderRecord, OrderStatus, PlaceReply, ReturnedUnits};
+pub use order::{
+    Claim, ClaimedOrder, NewOrder, OrderRecord, OrderStatus, PaymentStatus, PlaceReply,
+    ReturnedUnits,
+};
 pub use refusal::{PlaceError, ReserveError, ResizeError};

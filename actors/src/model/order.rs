@@ -50,6 +50,36 @@ impl OrderStatus {
     }
 }
 
+/// Where an order stands with its money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    /// Its deal has no payment step.
+    NotRequired,
+    /// A claim: to be paid by `pay_by`, or cancelled then by its deal's actor.
+    Unpaid,
+    Paid,
+    /// Paid, then cancelled: the money went back to the wallet.
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 4] =
+        [Self::NotRequired, Self::Unpaid, Self::Paid, Self::Refunded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::NotRequired => "NOT_REQUIRED",
+            PaymentStatus::Unpaid => "UNPAID",
+            PaymentStatus::Paid => "PAID",
+            PaymentStatus::Refunded => "REFUNDED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
 /// An order the deal's actor has reserved units for, on its way to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
@@ -64,6 +94,8 @@ pub struct NewOrder {
     /// The deal's fencing epoch the order was sold under: its batch commits only if the store
     /// still holds this epoch for the deal (else `JournalError::OwnershipLost`).
     pub owner_epoch: i64,
+    /// Its payment deadline, when its deal has a payment window (the order is then a claim).
+    pub pay_by: Option<Millis>,
 }
 
 /// An order as stored.
@@ -77,6 +109,9 @@ pub struct OrderRecord {
     pub unit_price: i64,
     pub total_price: i64,
     pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub pay_by: Option<Millis>,
+    pub paid_at: Option<Millis>,
     pub idempotency_key: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -93,11 +128,28 @@ impl OrderRecord {
             unit_price: order.unit_price,
             total_price: order.total_price,
             status: OrderStatus::Open,
+            payment_status: if order.pay_by.is_some() {
+                PaymentStatus::Unpaid
+            } else {
+                PaymentStatus::NotRequired
+            },
+            pay_by: order.pay_by,
+            paid_at: None,
             idempotency_key: order.idempotency_key,
             created_at: order.created_at,
             updated_at: order.created_at,
         }
     }
+}
+
+/// A stored order awaiting payment (its deal has a payment window): a claim on its units
+/// until `pay_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub customer_id: CustomerId,
+    pub quantity: i64,
+    pub round: i64,
+    pub pay_by: Millis,
 }
 
 /// One claimed order the writer took into a batch: whose units they are.

@@ -16,6 +16,7 @@ pub fn open_deal(units: i64) -> DealRecord {
         starts_at: now - 1_000,
         expires_at: now + 3_600_000,
         per_customer_limit: None,
+        payment_window_secs: None,
         closed: false,
         recurrence: Recurrence::None,
         round: 1,

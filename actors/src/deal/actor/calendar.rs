@@ -81,8 +81,12 @@ impl DealActor {
                 .map(move |result, actor, ctx| match result {
                     Ok(loaded) => {
                         let sold_under = actor.state.record().owner_epoch;
-                        let (state, drift) =
+                        let (mut state, drift) =
                             DealState::recover(loaded.record, loaded.units_by_customer);
+                        // The old round's claims still lapse at their deadlines (their units
+                        // are the old round's: none come back to the new one).
+                        *state.claims_mut() = std::mem::take(actor.state.claims_mut());
+                        state.load_claims(loaded.claims);
                         if drift != 0 {
                             tracing::error!(
                                 deal_id,

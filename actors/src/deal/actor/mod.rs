@@ -20,19 +20,21 @@ use actix::prelude::*;
 
 use super::message::{
     Amend, Attribute, Follow, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
-    SetClosed, Snapshot,
+    SetClosed, Snapshot, StoredClaims,
 };
 use super::state::DealState;
+use crate::OrderId;
 use crate::clock::Clock;
 use crate::fast_path::mirror::DealMirror;
 use crate::journal::Journal;
 use crate::model::{
-    ClaimedOrder, DealRecord, NewOrder, PlaceError, Recurrence, ReserveError, ResizeError,
+    Claim, ClaimedOrder, DealRecord, NewOrder, PlaceError, Recurrence, ReserveError, ResizeError,
     ReturnedUnits,
 };
 use crate::order_writer::{DealLink, PendingOrder, WriterHandle};
 
 mod calendar;
+mod payments;
 
 /// The writer's way back to a deal: its actor's address. `do_send` on purpose: neither message
 /// may be lost to a full mailbox, and each is bounded by one batch.
@@ -49,6 +51,13 @@ impl DealLink for ActorLink {
 
     fn ownership_lost(&self) {
         self.0.do_send(LoseOwnership);
+    }
+
+    fn stored_claims(&self, claims: Vec<(OrderId, Claim)>, owner_epoch: i64) {
+        self.0.do_send(StoredClaims {
+            claims,
+            owner_epoch,
+        });
     }
 }
 
@@ -76,6 +85,10 @@ pub struct DealActor {
     /// Orders of a limited deal waiting for the writer's report on claimed units (see
     /// `DealState::awaits_attribution`); at most `mailbox_capacity`.
     parked: VecDeque<PlaceOrder>,
+    /// The timer set for the claims' next deadline (`payments.rs`).
+    claims_timer: Option<SpawnHandle>,
+    /// After a lapse the store could not take: no lapse is tried again before this instant.
+    lapse_retry_at: crate::Millis,
 }
 
 impl DealActor {
@@ -100,6 +113,8 @@ impl DealActor {
             mailbox_capacity,
             lent: false,
             parked: VecDeque::new(),
+            claims_timer: None,
+            lapse_retry_at: 0,
         }
     }
 
@@ -190,6 +205,12 @@ impl DealActor {
             idempotency_key: msg.idempotency_key,
             created_at: now,
             owner_epoch: self.state.record().owner_epoch,
+            // A deal with a payment window sells claims: paid by then, or cancelled then.
+            pay_by: self
+                .state
+                .record()
+                .payment_window_secs
+                .map(|secs| now + secs * 1_000),
         };
         let deal = self.link.get_or_insert_with(|| link(ctx.address())).clone();
         let pending = PendingOrder {
@@ -224,6 +245,7 @@ impl Actor for DealActor {
             self.rearm_or_schedule(ctx);
         }
         self.schedule_expiry(ctx);
+        self.schedule_claims(ctx);
     }
 }
 
@@ -263,6 +285,10 @@ impl Handler<Release> for DealActor {
             return false;
         }
         self.recall();
+        if let Some(order_id) = msg.order_id {
+            // A cancelled claim ends with its order (its units come back just below).
+            self.state.claims_mut().forget(order_id);
+        }
         let released = self.state.release(msg.customer_id, msg.quantity, msg.round);
         self.publish_units();
         released
@@ -377,8 +403,10 @@ impl Handler<Reload> for DealActor {
     fn handle(&mut self, msg: Reload, ctx: &mut Self::Context) -> i64 {
         self.recall();
         let sold_under = self.state.record().owner_epoch;
-        let (state, drift) = DealState::recover(msg.loaded.record, msg.loaded.units_by_customer);
+        let (mut state, drift) =
+            DealState::recover(msg.loaded.record, msg.loaded.units_by_customer);
         assert_eq!(state.id(), self.state.id(), "a deal reloads only itself");
+        state.load_claims(msg.loaded.claims);
         self.state = state;
         // The stored deal is the truth, its epoch included. A takeover sells under the new
         // epoch; any other reload sells on only under the epoch it sold under, so a node that
@@ -390,6 +418,7 @@ impl Handler<Reload> for DealActor {
         if owned {
             self.rearm_or_schedule(ctx);
         }
+        self.schedule_claims(ctx);
         self.serve_parked(ctx);
         drift
     }
@@ -409,5 +438,21 @@ impl Handler<Follow> for DealActor {
             self.schedule_expiry(ctx);
         }
         true
+    }
+}
+
+impl Handler<StoredClaims> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StoredClaims, ctx: &mut Self::Context) {
+        // Claims of another tenure belong to a state that is gone (the store has them; a
+        // takeover reloads them).
+        if !self.owned || msg.owner_epoch != self.state.record().owner_epoch {
+            return;
+        }
+        for (order_id, claim) in msg.claims {
+            self.state.claims_mut().insert(order_id, claim);
+        }
+        self.schedule_claims(ctx);
     }
 }

@@ -1,0 +1,150 @@
+//! Paying an order, and crediting a wallet (issue 12's lifecycle, its first part).
+//!
+//! A payment asks the deal's actor first (`BeginPayment`): the actor decides, at the instant,
+//! whether it comes before the order's deadline, and from then on no lapse touches the claim.
+//! Then the store debits the wallet and marks the order paid in one transaction (or changes
+//! nothing), and the actor hears the outcome (`EndPayment`) whatever it was, so that a claim
+//! whose payment failed after its deadline lapses at once.
+
+use actors::clock::now_ms;
+use actors::deal::{BeginPayment, EndPayment, PaymentRefusal};
+use actors::journal::{OrderRecord, OrderStatus, PaymentStatus};
+use actors::limits::{BALANCE_MAX_MINOR, CREDIT_MAX_MINOR};
+
+use super::engine_gone;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+use crate::store::{Payment, StoreError, User};
+
+/// Pays the caller's order from their wallet. With an `Idempotency-Key`, a retry of a payment
+/// that went through answers as it did (the order, PAID); a payment is debited once per order
+/// in any case (the store's unique entry per order and kind).
+pub async fn pay_order(
+    state: &AppState,
+    caller: Caller,
+    order_id: i64,
+    key: Option<String>,
+) -> Result<OrderRecord, ApiError> {
+    let order = super::orders::order_for(state, caller, order_id).await?;
+    if order.customer_id != caller.user_id {
+        // An admin sees the order but pays for nobody.
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "an order is paid by its customer",
+        ));
+    }
+    match order.payment_status {
+        PaymentStatus::Unpaid if order.status == OrderStatus::Open => {}
+        PaymentStatus::Paid if key.is_some() => {
+            if state.store.payment_key(order.id).await? == key {
+                return Ok(order);
+            }
+            return Err(not_payable(&order));
+        }
+        _ => return Err(not_payable(&order)),
+    }
+    let handle = super::handle_of(state, order.deal_id)?;
+    let begun = handle
+        .addr
+        .send(BeginPayment { order_id })
+        .await
+        .map_err(engine_gone)?;
+    match begun {
+        Ok(_) => {}
+        Err(PaymentRefusal::Expired) => {
+            return Err(ApiError::new(
+                ErrorCode::PaymentExpired,
+                "the order's payment deadline has passed: it is being cancelled",
+            ));
+        }
+        Err(PaymentRefusal::InProgress) => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a payment of this order is under way",
+            ));
+        }
+        Err(PaymentRefusal::NotOwner) => return Err(ApiError::deal_unavailable()),
+        Err(PaymentRefusal::NotClaimed) => {
+            // Paid, cancelled or lapsed since it was read: the store says which.
+            let current = super::orders::order_for(state, caller, order_id).await?;
+            return Err(not_payable(&current));
+        }
+    }
+    let paid = state
+        .store
+        .pay_order(order_id, caller.user_id, key.as_deref(), now_ms())
+        .await;
+    // The actor hears the outcome whatever it was (a mailbox error here would leave the claim
+    // `Paying`: it is then lapsed when the deal reloads).
+    let settled = matches!(paid, Ok(Payment::Paid));
+    handle.addr.do_send(EndPayment {
+        order_id,
+        paid: settled,
+    });
+    match paid? {
+        Payment::Paid => {
+            metrics::counter!("topkart_payments_total").increment(1);
+            tracing::info!(order_id, "order paid");
+            super::orders::order_for(state, caller, order_id).await
+        }
+        Payment::InsufficientBalance { balance } => Err(ApiError::new(
+            ErrorCode::InsufficientBalance,
+            format!(
+                "the wallet holds {}, the order costs {}",
+                crate::wire::Money(balance),
+                crate::wire::Money(order.total_price)
+            ),
+        )
+        .with_extra("balance", serde_json::json!(crate::wire::Money(balance)))),
+        Payment::NotPayable => {
+            let current = super::orders::order_for(state, caller, order_id).await?;
+            Err(not_payable(&current))
+        }
+    }
+}
+
+fn not_payable(order: &OrderRecord) -> ApiError {
+    let why = match (order.status, order.payment_status) {
+        (_, PaymentStatus::NotRequired) => "needs no payment".to_owned(),
+        (_, PaymentStatus::Paid) => "is paid already".to_owned(),
+        (_, PaymentStatus::Refunded) => "was paid and refunded".to_owned(),
+        (status, PaymentStatus::Unpaid) => format!("is {}", status.as_str()),
+    };
+    ApiError::new(
+        ErrorCode::InvalidTransition,
+        format!("the order {why}: there is nothing to pay"),
+    )
+}
+
+/// Credits `amount` (minor units) to a user's wallet (an admin's act).
+pub async fn credit(state: &AppState, user_id: i64, amount: i64) -> Result<User, ApiError> {
+    if !(1..=CREDIT_MAX_MINOR).contains(&amount) {
+        return Err(ApiError::field(
+            "amount",
+            format!(
+                "must be more than 0.00 and at most {}",
+                crate::wire::Money(CREDIT_MAX_MINOR)
+            ),
+        ));
+    }
+    match state
+        .store
+        .credit(user_id, amount, BALANCE_MAX_MINOR, now_ms())
+        .await
+    {
+        Ok(Some(user)) => {
+            tracing::info!(user_id, amount, "wallet credited");
+            Ok(user)
+        }
+        Ok(None) => Err(ApiError::not_found("user")),
+        Err(StoreError::Conflict { .. }) => Err(ApiError::field(
+            "amount",
+            format!(
+                "would take the wallet past {}",
+                crate::wire::Money(BALANCE_MAX_MINOR)
+            ),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
