@@ -12,6 +12,7 @@ pub mod ops;
 pub mod orders;
 pub mod pages;
 pub mod request;
+pub mod tracking;
 pub mod users;
 
 use actix_web::{HttpRequest, web};
@@ -63,6 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/users/{id}/balance", "POST").route(web::post().to(users::credit)),
                 )
                 .service(resource("/orders/{id}/pay", "POST").route(web::post().to(orders::pay)))
+                .service(
+                    resource("/orders/{id}/tracking", "POST, GET")
+                        .route(web::post().to(tracking::add))
+                        .route(web::get().to(tracking::list)),
+                )
                 .service(resource("/users/me", "GET").route(web::get().to(users::me)))
                 .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))

@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
 use crate::routes::cluster::ClusterView;
 use crate::routes::orders::{PlaceOrderRequest, StatusChange};
+use crate::routes::tracking::{TrackingRequest, TrackingView};
 use crate::routes::users::{CreateUser, CreditRequest};
 use crate::service::deals::{CreateDeal, UpdateDeal};
 use crate::wire::{DealView, OrderView, Page, UserView};
@@ -117,6 +118,7 @@ fn meaning(status: &str) -> &'static str {
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
         place_order, list_orders, get_order, cancel_order, pay_order, set_order_status,
+        add_tracking, list_tracking,
         deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
@@ -223,6 +225,8 @@ fn place_order() {}
 /// Orders, newest first: a customer's own, or all for admins.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
     params(("status" = Option<String>, Query), ("deal_id" = Option<i64>, Query),
+        ("from" = Option<String>, Query, format = DateTime, description = "placed at or after (RFC 3339)"),
+        ("to" = Option<String>, Query, format = DateTime, description = "placed before (RFC 3339)"),
         ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<OrderView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
 fn list_orders() {}
@@ -246,6 +250,17 @@ fn cancel_order() {}
         (status = 409, description = "INSUFFICIENT_BALANCE (with balance), PAYMENT_EXPIRED, or INVALID_TRANSITION (paid, cancelled, or no payment required)", body = ErrorEnvelope),
         (status = 503, body = ErrorEnvelope)))]
 fn pay_order() {}
+
+/// Record what happened to an order after it was placed (admins).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/tracking", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = TrackingRequest, security(("bearer" = [])),
+    responses((status = 201, body = TrackingView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn add_tracking() {}
+
+/// An order's tracking events, oldest first (its customer or an admin).
+#[utoipa::path(get, path = "/api/v1/orders/{id}/tracking", tag = "orders", security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1), ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<TrackingView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn list_tracking() {}
 
 /// Change an order's status (admin): OPEN→APPROVED, OPEN→CANCELLED, APPROVED→FULFILLED, APPROVED→CANCELLED.
 #[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = StatusChange, security(("bearer" = [])),

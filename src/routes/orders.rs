@@ -111,6 +111,10 @@ pub async fn get(
 pub struct ListQuery {
     pub status: Option<String>,
     pub deal_id: Option<String>,
+    /// RFC 3339: orders placed at or after it.
+    pub from: Option<String>,
+    /// RFC 3339: orders placed before it.
+    pub to: Option<String>,
     #[serde(flatten)]
     pub page: PageQuery,
 }
@@ -140,11 +144,33 @@ pub async fn list(
                 .map_err(|_| ApiError::field("deal_id", "must be an integer"))?,
         ),
     };
+    let instant = |field: &str, text: Option<&str>| -> Result<Option<i64>, ApiError> {
+        text.map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map(|at| at.timestamp_millis())
+                .map_err(|_| {
+                    ApiError::field(
+                        field,
+                        "must be an RFC 3339 instant such as 2026-11-22T10:30:00Z",
+                    )
+                })
+        })
+        .transpose()
+    };
+    let created_from = instant("from", query.from.as_deref())?;
+    let created_to = instant("to", query.to.as_deref())?;
+    if let (Some(from), Some(to)) = (created_from, created_to) {
+        if to <= from {
+            return Err(ApiError::field("to", "must be after from"));
+        }
+    }
     let customer_id = (!caller.is_admin()).then_some(caller.user_id);
     let filter = OrderFilter {
         customer_id,
         deal_id,
         status,
+        created_from,
+        created_to,
     };
     let (count, orders) = state
         .store

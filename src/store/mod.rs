@@ -9,6 +9,7 @@
 //!
 //! - `pool`: the connection and `on_pool!`; `error`: `StoreError`; `rows`: row types.
 //! - `users`, `tokens`, `deals`, `orders`: the queries of each resource, as `impl Store` blocks.
+//! - `tracking`: an order's tracking events.
 //! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
 //! - `journal`: the store as the engine's `Journal`.
 
@@ -20,6 +21,7 @@ mod payments;
 mod pool;
 mod rows;
 mod tokens;
+mod tracking;
 mod users;
 
 pub use deals::{LoadedDeals, MalformedDeal, NewDeal, StockCheck};
@@ -29,4 +31,5 @@ pub use orders::{OrderFilter, Transition};
 pub use payments::{Payment, UserFilter};
 pub use pool::Store;
 pub use rows::{DealRow, User};
+pub use tracking::{NewTrackingEvent, TrackingEvent};
 pub use users::NewUser;

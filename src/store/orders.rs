@@ -16,6 +16,10 @@ pub struct OrderFilter {
     pub customer_id: Option<CustomerId>,
     pub deal_id: Option<DealId>,
     pub status: Option<OrderStatus>,
+    /// Placed at or after this instant.
+    pub created_from: Option<Millis>,
+    /// Placed before this instant.
+    pub created_to: Option<Millis>,
 }
 
 /// The outcome of a conditional status change.
@@ -261,24 +265,29 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(i64, Vec<OrderRecord>), StoreError> {
-        const WHERE: &str = " WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR deal_id = $2) AND ($3 IS NULL OR status = $3)";
+        const WHERE: &str = " WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR deal_id = $2) AND ($3 IS NULL OR status = $3) \
+                              AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)";
         const COUNT: &str = const_format_concat!("SELECT COUNT(*) FROM orders", WHERE);
         const PAGE: &str = const_format_concat!(
             "SELECT * FROM orders",
             WHERE,
-            " ORDER BY id DESC LIMIT $4 OFFSET $5"
+            " ORDER BY id DESC LIMIT $6 OFFSET $7"
         );
         let status = filter.status.map(OrderStatus::as_str);
         let count: i64 = on_pool!(self, pool => sqlx::query_scalar(COUNT)
             .bind(filter.customer_id)
             .bind(filter.deal_id)
             .bind(status)
+            .bind(filter.created_from)
+            .bind(filter.created_to)
             .fetch_one(pool)
             .await)?;
         let rows: Vec<OrderRow> = on_pool!(self, pool => sqlx::query_as(PAGE)
             .bind(filter.customer_id)
             .bind(filter.deal_id)
             .bind(status)
+            .bind(filter.created_from)
+            .bind(filter.created_to)
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)

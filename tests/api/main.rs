@@ -20,6 +20,7 @@ mod deals;
 mod edges;
 mod events;
 mod feed;
+mod lifecycle;
 mod limits;
 mod loadtest;
 mod metrics;

@@ -1,0 +1,164 @@
+//! The order lifecycle's smaller parts (issue 12): order listings narrowed by when the orders
+//! were placed (`?from=&to=`), and tracking events.
+
+use actix_web::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, spawn_app};
+
+fn millis(rfc3339: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().expect("an instant"))
+        .expect("RFC 3339")
+        .timestamp_millis()
+}
+
+/// `from` is inclusive, `to` exclusive; the customer sees only their own; a bad instant or
+/// an empty range is a 400 naming the field.
+async fn orders_are_listed_by_when_they_were_placed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let deal_id = app.create_deal(10, json!({})).await;
+    let buyer = app.customers(1).await.remove(0);
+    let mut placed = Vec::new();
+    for _ in 0..4 {
+        let (status, order) = app.order(&buyer.token, deal_id).await;
+        assert_eq!(status, StatusCode::CREATED);
+        placed.push((
+            order["id"].as_i64().expect("id"),
+            order["created_at"].clone(),
+        ));
+    }
+    let at = |i: usize| placed[i].1.as_str().expect("instant").to_owned();
+    let expected = |from: Option<i64>, to: Option<i64>| -> Vec<i64> {
+        let mut ids: Vec<i64> = placed
+            .iter()
+            .filter(|(_, created)| {
+                let t = millis(created);
+                from.is_none_or(|from| t >= from) && to.is_none_or(|to| t < to)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.reverse();
+        ids
+    };
+    for (from, to) in [(Some(1), None), (None, Some(2)), (Some(1), Some(3))] {
+        let mut query = String::from("/api/v1/orders?page_size=100");
+        if let Some(i) = from {
+            query += &format!("&from={}", at(i));
+        }
+        if let Some(i) = to {
+            query += &format!("&to={}", at(i));
+        }
+        let (status, page) = app.get(&query, Some(&buyer.token)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        let ids: Vec<i64> = page["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|o| o["id"].as_i64().expect("id"))
+            .collect();
+        let want = expected(
+            from.map(|i| millis(&placed[i].1)),
+            to.map(|i| millis(&placed[i].1)),
+        );
+        assert_eq!(ids, want, "{query}");
+        assert_eq!(page["count"], want.len(), "{query}");
+    }
+    // Another customer sees none of them in any range.
+    let other = app.customers(1).await.remove(0);
+    let (_, page) = app
+        .get(
+            &format!("/api/v1/orders?from={}", at(0)),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(page["count"], 0);
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-11-28T10:00:00Z&to=2026-11-28T10:00:00Z", "to"),
+    ] {
+        let (status, body) = app
+            .get(&format!("/api/v1/orders?{query}"), Some(&buyer.token))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["errors"][field].is_array(), "{query}: {body}");
+    }
+    app.finish().await;
+}
+
+/// Admins record tracking events; the order's customer and admins read them oldest first;
+/// anyone else gets 404, a customer may not record, bad fields are named.
+async fn tracking_events_are_recorded_and_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let deal_id = app.create_deal(10, json!({})).await;
+    let buyer = app.customers(1).await.remove(0);
+    let (_, order) = app.order(&buyer.token, deal_id).await;
+    let path = format!("/api/v1/orders/{}/tracking", order["id"]);
+    for (status, location) in [
+        ("SHIPPED", "Pune"),
+        ("AT_DEPOT", "Mumbai"),
+        ("DELIVERED", ""),
+    ] {
+        let (code, event) = app
+            .post(
+                &path,
+                Some(&app.admin_token),
+                json!({"status": status, "location": location, "description": "on its way"}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{event}");
+        assert_eq!(event["status"], status);
+        assert!(event["created_at"].is_string());
+    }
+    let (code, page) = app.get(&path, Some(&buyer.token)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let statuses: Vec<&str> = page["results"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["SHIPPED", "AT_DEPOT", "DELIVERED"]);
+    assert_eq!(
+        page["results"][2]["location"],
+        Value::Null,
+        "empty text is absent"
+    );
+    let (code, _) = app.get(&path, Some(&app.admin_token)).await;
+    assert_eq!(code, StatusCode::OK);
+    let other = app.customers(1).await.remove(0);
+    let (code, _) = app.get(&path, Some(&other.token)).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = app
+        .post(&path, Some(&buyer.token), json!({"status": "LOST"}))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, body) = app
+        .post(
+            &path,
+            Some(&app.admin_token),
+            json!({"status": " ", "location": "x".repeat(201)}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["errors"]["status"].is_array() && body["errors"]["location"].is_array(),
+        "{body}"
+    );
+    let (code, _) = app
+        .post(
+            "/api/v1/orders/999999/tracking",
+            Some(&app.admin_token),
+            json!({"status": "SHIPPED"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (_, page) = app.get(&path, Some(&buyer.token)).await;
+    assert_eq!(page["count"], 3, "refused events were not recorded");
+    app.finish().await;
+}
+
+crate::on_both_stores!(
+    orders_are_listed_by_when_they_were_placed,
+    tracking_events_are_recorded_and_read
+);
