@@ -12,6 +12,7 @@ pub mod ops;
 pub mod orders;
 pub mod pages;
 pub mod request;
+pub mod statistics;
 pub mod tracking;
 pub mod users;
 
@@ -32,6 +33,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/orders", "POST, GET")
                         .route(web::post().to(orders::place))
                         .route(web::get().to(orders::list)),
+                )
+                // Before `/orders/{id}`, which would take `statistics` for an id.
+                .service(
+                    resource("/orders/statistics", "GET")
+                        .route(web::get().to(statistics::statistics)),
                 )
                 .service(
                     resource("/deals", "GET, POST")

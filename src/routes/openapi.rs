@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
 use crate::routes::cluster::ClusterView;
 use crate::routes::orders::{PlaceOrderRequest, StatusChange};
+use crate::routes::statistics::Statistics;
 use crate::routes::tracking::{TrackingRequest, TrackingView};
 use crate::routes::users::{CreateUser, CreditRequest};
 use crate::service::deals::{CreateDeal, UpdateDeal};
@@ -118,7 +119,7 @@ fn meaning(status: &str) -> &'static str {
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
         place_order, list_orders, get_order, cancel_order, pay_order, set_order_status,
-        add_tracking, list_tracking,
+        add_tracking, list_tracking, order_statistics,
         deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
@@ -261,6 +262,12 @@ fn add_tracking() {}
     params(("id" = i64, Path, minimum = 1), ("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<TrackingView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 fn list_tracking() {}
+
+/// Order statistics: a customer's own; an admin's over every order, with each deal's sale, the
+/// last 30 days by day and the ten newest orders. Computed from the orders themselves.
+#[utoipa::path(get, path = "/api/v1/orders/statistics", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Statistics), (status = 401, body = ErrorEnvelope)))]
+fn order_statistics() {}
 
 /// Change an order's status (admin): OPEN→APPROVED, OPEN→CANCELLED, APPROVED→FULFILLED, APPROVED→CANCELLED.
 #[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = StatusChange, security(("bearer" = [])),

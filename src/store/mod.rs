@@ -9,7 +9,7 @@
 //!
 //! - `pool`: the connection and `on_pool!`; `error`: `StoreError`; `rows`: row types.
 //! - `users`, `tokens`, `deals`, `orders`: the queries of each resource, as `impl Store` blocks.
-//! - `tracking`: an order's tracking events.
+//! - `tracking`: an order's tracking events; `statistics`: figures computed from the rows.
 //! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
 //! - `journal`: the store as the engine's `Journal`.
 
@@ -20,6 +20,7 @@ mod orders;
 mod payments;
 mod pool;
 mod rows;
+mod statistics;
 mod tokens;
 mod tracking;
 mod users;
@@ -31,5 +32,6 @@ pub use orders::{OrderFilter, Transition};
 pub use payments::{Payment, UserFilter};
 pub use pool::Store;
 pub use rows::{DealRow, User};
+pub use statistics::{DaySales, DealSale, OrderTotals};
 pub use tracking::{NewTrackingEvent, TrackingEvent};
 pub use users::NewUser;

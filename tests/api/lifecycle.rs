@@ -1,5 +1,6 @@
 //! The order lifecycle's smaller parts (issue 12): order listings narrowed by when the orders
-//! were placed (`?from=&to=`), and tracking events.
+//! were placed (`?from=&to=`), tracking events, and statistics that equal a recount of the
+//! orders.
 
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
@@ -158,7 +159,141 @@ async fn tracking_events_are_recorded_and_read(backend: Backend) {
     app.finish().await;
 }
 
+fn cents(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("money as text: {value}"));
+    let (units, fraction) = text.split_once('.').expect("two decimals");
+    units.parse::<i64>().expect("units") * 100 + fraction.parse::<i64>().expect("cents")
+}
+
+/// The statistics equal a recount from the orders the API lists: per customer and for
+/// admins, after orders of two deals, some cancelled, some approved.
+async fn statistics_equal_a_recount_of_the_orders(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let kettle = app.create_deal(20, json!({"final_price": "30.00"})).await;
+    let lamp = app.create_deal(10, json!({"final_price": "12.50"})).await;
+    let buyers = app.customers(3).await;
+    let mut ids = Vec::new();
+    for (i, buyer) in buyers.iter().enumerate() {
+        for (deal, quantity) in [(kettle, 1 + i as i64), (lamp, 2)] {
+            let (status, order) = app
+                .post(
+                    "/api/v1/orders",
+                    Some(&buyer.token),
+                    json!({"deal_id": deal, "quantity": quantity}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED);
+            ids.push(order["id"].as_i64().expect("id"));
+        }
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{}/cancel", ids[0]),
+            Some(&buyers[0].token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/orders/{}/status", ids[3]),
+            Some(&app.admin_token),
+            Some(json!({"status": "APPROVED"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The recount, from the listings.
+    let recount = |orders: &[Value]| {
+        let mut by_status = std::collections::BTreeMap::new();
+        for status in ["OPEN", "APPROVED", "CANCELLED", "FULFILLED"] {
+            by_status.insert(status.to_owned(), 0i64);
+        }
+        let mut spent = 0;
+        for order in orders {
+            *by_status
+                .get_mut(order["status"].as_str().expect("status"))
+                .expect("known") += 1;
+            if order["status"] != "CANCELLED" {
+                spent += cents(&order["total_price"]);
+            }
+        }
+        (orders.len() as i64, by_status, spent)
+    };
+    for buyer in &buyers {
+        let (_, page) = app
+            .get("/api/v1/orders?page_size=100", Some(&buyer.token))
+            .await;
+        let (total, by_status, spent) = recount(page["results"].as_array().expect("orders"));
+        let (status, stats) = app
+            .get("/api/v1/orders/statistics", Some(&buyer.token))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{stats}");
+        assert_eq!(stats["total_orders"], total);
+        assert_eq!(stats["by_status"], json!(by_status));
+        assert_eq!(cents(&stats["total_spent"]), spent);
+        assert!(
+            stats.get("revenue").is_none() && stats.get("deals").is_none(),
+            "{stats}"
+        );
+    }
+    let (_, page) = app
+        .get("/api/v1/orders?page_size=100", Some(&app.admin_token))
+        .await;
+    let all = page["results"].as_array().expect("orders").clone();
+    let (total, by_status, spent) = recount(&all);
+    let (status, stats) = app
+        .get("/api/v1/orders/statistics", Some(&app.admin_token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(
+        (stats["total_orders"].clone(), stats["by_status"].clone()),
+        (json!(total), json!(by_status))
+    );
+    assert_eq!(cents(&stats["revenue"]), spent);
+    for deal in stats["deals"].as_array().expect("deals") {
+        let shown = app.deal(deal["deal_id"].as_i64().expect("id")).await;
+        let sold =
+            shown["total_units"].as_i64().unwrap() - shown["available_units"].as_i64().unwrap();
+        assert_eq!(deal["sold_units"], sold, "{deal}");
+        let percent =
+            (sold as f64 * 1000.0 / shown["total_units"].as_f64().unwrap()).round() / 10.0;
+        assert_eq!(deal["percent_sold"].as_f64(), Some(percent));
+    }
+    let days = stats["sales_by_day"].as_array().expect("days");
+    assert_eq!(days.len(), 30);
+    let today = &days[29];
+    assert_eq!(
+        today["date"].as_str(),
+        Some(&crate::helpers::rfc3339(actors::clock::now_ms())[..10])
+    );
+    assert_eq!(
+        today["orders"],
+        by_status["OPEN"] + by_status["APPROVED"] + by_status["FULFILLED"]
+    );
+    assert_eq!(cents(&today["revenue"]), spent);
+    let recent: Vec<i64> = stats["recent_orders"]
+        .as_array()
+        .expect("recent")
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    let newest: Vec<i64> = all
+        .iter()
+        .take(10)
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(recent, newest);
+    let (status, _) = app.get("/api/v1/orders/statistics", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.finish().await;
+}
+
 crate::on_both_stores!(
     orders_are_listed_by_when_they_were_placed,
-    tracking_events_are_recorded_and_read
+    tracking_events_are_recorded_and_read,
+    statistics_equal_a_recount_of_the_orders
 );

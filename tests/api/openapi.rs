@@ -25,6 +25,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/orders/{id}"),
     ("post", "/api/v1/orders/{id}/cancel"),
     ("post", "/api/v1/orders/{id}/pay"),
+    ("get", "/api/v1/orders/statistics"),
     ("post", "/api/v1/orders/{id}/tracking"),
     ("get", "/api/v1/orders/{id}/tracking"),
     ("patch", "/api/v1/orders/{id}/status"),
