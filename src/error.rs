@@ -45,11 +45,12 @@ pub enum ErrorCode {
     InsufficientBalance,
     PaymentExpired,
     PaymentRequired,
+    PriceChanged,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table (docs/API.md lists them; `tests/api/api_doc.rs`).
-    pub const ALL: [ErrorCode; 27] = {
+    pub const ALL: [ErrorCode; 28] = {
         use ErrorCode::*;
         [
             ValidationError,
@@ -79,6 +80,7 @@ impl ErrorCode {
             InsufficientBalance,
             PaymentExpired,
             PaymentRequired,
+            PriceChanged,
         ]
     };
 
@@ -115,6 +117,7 @@ impl ErrorCode {
             InsufficientBalance => ("INSUFFICIENT_BALANCE", StatusCode::CONFLICT),
             PaymentExpired => ("PAYMENT_EXPIRED", StatusCode::CONFLICT),
             PaymentRequired => ("PAYMENT_REQUIRED", StatusCode::CONFLICT),
+            PriceChanged => ("PRICE_CHANGED", StatusCode::CONFLICT),
         }
     }
 

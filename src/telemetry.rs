@@ -152,6 +152,10 @@ fn describe_metrics() {
         "topkart_deal_mailbox_capacity_orders",
         "Messages one deal's mailbox holds at most (then 503 OVERLOADED; TOPKART_DEAL_MAILBOX_CAPACITY)"
     );
+    describe_counter!(
+        "topkart_payments_total",
+        "Orders paid from their customer's wallet"
+    );
     describe_gauge!(
         "topkart_event_listeners",
         "Open live stock streams (GET /api/v1/deals/{id}/events)"

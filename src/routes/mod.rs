@@ -13,6 +13,7 @@ pub mod orders;
 pub mod pages;
 pub mod request;
 pub mod statistics;
+pub mod top_kart;
 pub mod tracking;
 pub mod users;
 
@@ -51,7 +52,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(deals::update)),
                 )
                 .service(resource("/deals/{id}/events", "GET").route(web::get().to(events::stream)))
-                .service(resource("/orders/{id}", "GET").route(web::get().to(orders::get)))
+                .service(
+                    resource("/orders/{id}", "GET, PATCH")
+                        .route(web::get().to(orders::get))
+                        .route(web::patch().to(orders::change)),
+                )
                 .service(
                     resource("/orders/{id}/cancel", "POST").route(web::post().to(orders::cancel)),
                 )
@@ -82,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/cluster", "GET").route(web::get().to(cluster::view))),
         )
         .service(compat_scope())
+        .configure(top_kart_paths)
         .configure(pages::configure);
 }
 
@@ -121,6 +127,35 @@ fn compat_scope() -> actix_web::Scope {
             .service(make(path.trim_end_matches('/'), allow));
     }
     scope
+}
+
+/// The "Top-Kart" paths (deals named by product name), each with and without its slash.
+fn top_kart_paths(cfg: &mut web::ServiceConfig) {
+    let paths: [(
+        &str,
+        &'static str,
+        fn(&str, &'static str) -> actix_web::Resource,
+    ); 5] = [
+        ("/create-deal/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(top_kart::create_deal))
+        }),
+        ("/fetch-deals/", "GET", |path, allow| {
+            resource(path, allow).route(web::get().to(top_kart::fetch_deals))
+        }),
+        ("/create-order/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(top_kart::create_order))
+        }),
+        ("/update-order/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(top_kart::update_order))
+        }),
+        ("/track-status/", "POST", |path, allow| {
+            resource(path, allow).route(web::post().to(top_kart::track_status))
+        }),
+    ];
+    for (path, allow, make) in paths {
+        cfg.service(make(path, allow))
+            .service(make(path.trim_end_matches('/'), allow));
+    }
 }
 
 /// A resource whose unsupported methods answer 405 in the envelope, with the `Allow` header

@@ -13,8 +13,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::auth::{LoginRequest, RefreshRequest, TokenPair};
 use crate::routes::cluster::ClusterView;
-use crate::routes::orders::{PlaceOrderRequest, StatusChange};
+use crate::routes::orders::{ChangeOrder, PlaceOrderRequest, StatusChange};
 use crate::routes::statistics::Statistics;
+use crate::routes::top_kart::{Approved, TopKartDeal, TopKartOrder, TopKartProduct, Tracked};
 use crate::routes::tracking::{TrackingRequest, TrackingView};
 use crate::routes::users::{CreateUser, CreditRequest};
 use crate::service::deals::{CreateDeal, UpdateDeal};
@@ -118,11 +119,12 @@ fn meaning(status: &str) -> &'static str {
     paths(
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
-        place_order, list_orders, get_order, cancel_order, pay_order, set_order_status,
+        place_order, list_orders, get_order, change_order, cancel_order, pay_order, set_order_status,
         add_tracking, list_tracking, order_statistics,
         deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
+        top_kart_create_deal, top_kart_fetch_deals, top_kart_create_order, top_kart_update_order, top_kart_track_status,
     ),
     components(schemas(ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health, ClusterView))
 )]
@@ -252,6 +254,14 @@ fn cancel_order() {}
         (status = 503, body = ErrorEnvelope)))]
 fn pay_order() {}
 
+/// Change the quantity of an open, unpaid order (its customer): more units need free units
+/// (409 SOLD_OUT, the order unchanged), fewer go back to the deal.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = ChangeOrder, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "SOLD_OUT, LIMIT_EXCEEDED, DEAL_CLOSED, DEAL_EXPIRED, PAYMENT_EXPIRED, or INVALID_TRANSITION (not open and unpaid)", body = ErrorEnvelope),
+        (status = 503, body = ErrorEnvelope)))]
+fn change_order() {}
+
 /// Record what happened to an order after it was placed (admins).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/tracking", tag = "orders", params(("id" = i64, Path, minimum = 1)), request_body = TrackingRequest, security(("bearer" = [])),
     responses((status = 201, body = TrackingView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
@@ -350,3 +360,37 @@ fn compat_place_order() {}
 #[utoipa::path(get, path = "/topkart/check/order_status/", tag = "compat", security(("bearer" = [])), params(("order_id" = i64, Query)),
     responses((status = 200, body = OrderStatusView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 fn compat_check_order_status() {}
+
+// ---- the "Top-Kart" paths (deals named by product name; 409 CONFLICT when two active deals share it) ----
+
+/// Admins: a daily deal from now, 12 hours unless `expires_at`.
+#[utoipa::path(post, path = "/create-deal/", tag = "top-kart", request_body = TopKartDeal, security(("bearer" = [])),
+    responses((status = 201, body = DealView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+fn top_kart_create_deal() {}
+
+/// = GET /api/v1/deals.
+#[utoipa::path(get, path = "/fetch-deals/", tag = "top-kart",
+    params(("page" = Option<i64>, Query, minimum = 1), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = Page<DealView>), (status = 400, body = ErrorEnvelope)))]
+fn top_kart_fetch_deals() {}
+
+/// Customers: an order of the active deal named `product_name`; `buyer_name` must be the
+/// caller's username (else 403) and `price` the deal's final price (else 409 PRICE_CHANGED).
+#[utoipa::path(post, path = "/create-order/", tag = "top-kart", request_body = TopKartOrder, security(("bearer" = [])),
+    responses((status = 201, body = OrderView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "PRICE_CHANGED (with price), CONFLICT (two active deals of that name), SOLD_OUT, …", body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope), (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
+fn top_kart_create_order() {}
+
+/// Admins: approves the named deal's open orders (those that must be paid, once paid).
+#[utoipa::path(post, path = "/update-order/", tag = "top-kart", request_body = TopKartProduct, security(("bearer" = [])),
+    responses((status = 200, body = Approved), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn top_kart_update_order() {}
+
+/// The caller's orders of the named deal, with their statuses.
+#[utoipa::path(post, path = "/track-status/", tag = "top-kart", request_body = TopKartProduct, security(("bearer" = [])),
+    responses((status = 200, body = Tracked), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+fn top_kart_track_status() {}

@@ -235,6 +235,32 @@ pub async fn pay(
     Ok(HttpResponse::Ok().json(OrderView::from(&paid)))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangeOrder {
+    /// The order's new quantity (1 to 10,000).
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub quantity: i64,
+}
+
+/// `PATCH /orders/{id}`: the caller changes their open, unpaid order's quantity (at the deal's
+/// owner, whose actor holds the stock).
+pub async fn change(
+    state: State,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> Result<HttpResponse, ApiError> {
+    let order = order_for(&state, caller, path_id(&id, "order")?).await?;
+    if let Some(owner) = forward::owner_elsewhere(&state, &req, order.deal_id).await? {
+        return Ok(forward::forward(&owner, &req, body).await);
+    }
+    let input: ChangeOrder = crate::json::parse(&body)?;
+    let changed =
+        crate::service::payments::change_quantity(&state, caller, order.id, input.quantity).await?;
+    Ok(HttpResponse::Ok().json(OrderView::from(&changed)))
+}
+
 pub fn parse_status(text: &str) -> Result<OrderStatus, ApiError> {
     OrderStatus::parse(&text.trim().to_ascii_uppercase()).ok_or_else(|| {
         ApiError::field(

@@ -1,4 +1,5 @@
-//! Paying an order, and crediting a wallet (issue 12's lifecycle, its first part).
+//! Paying an order, changing an unpaid order's quantity, and crediting a wallet (issue 12's
+//! lifecycle).
 //!
 //! A payment asks the deal's actor first (`BeginPayment`): the actor decides, at the instant,
 //! whether it comes before the order's deadline, and from then on no lapse touches the claim.
@@ -7,7 +8,9 @@
 //! whose payment failed after its deadline lapses at once.
 
 use actors::clock::now_ms;
-use actors::deal::{BeginPayment, EndPayment, PaymentRefusal};
+use actors::deal::{
+    BeginPayment, ChangeQuantity, ChangeRefusal, EndChange, EndPayment, PaymentRefusal, PlaceError,
+};
 use actors::journal::{OrderRecord, OrderStatus, PaymentStatus};
 use actors::limits::{BALANCE_MAX_MINOR, CREDIT_MAX_MINOR};
 
@@ -146,5 +149,112 @@ pub async fn credit(state: &AppState, user_id: i64, amount: i64) -> Result<User,
             ),
         )),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Changes the quantity of the caller's open, unpaid order (`PATCH /orders/{id}`), through the
+/// deal's actor: more units are taken first (refused as an order of them would be) and given
+/// back if the store does not take the change; fewer come back to the deal only once the
+/// store has it. An order that is a claim is held (not lapsed, not paid) meanwhile.
+pub async fn change_quantity(
+    state: &AppState,
+    caller: Caller,
+    order_id: i64,
+    quantity: i64,
+) -> Result<OrderRecord, ApiError> {
+    let order = super::orders::order_for(state, caller, order_id).await?;
+    if order.customer_id != caller.user_id {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "an order's quantity is changed by its customer",
+        ));
+    }
+    if !(1..=super::orders::QUANTITY_MAX).contains(&quantity) {
+        return Err(ApiError::field(
+            "quantity",
+            format!("must be from 1 to {}", super::orders::QUANTITY_MAX),
+        ));
+    }
+    let changeable = order.status == OrderStatus::Open
+        && matches!(
+            order.payment_status,
+            PaymentStatus::NotRequired | PaymentStatus::Unpaid
+        );
+    if !changeable {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTransition,
+            "only an open, unpaid order's quantity can change",
+        ));
+    }
+    if quantity == order.quantity {
+        return Ok(order);
+    }
+    let handle = super::handle_of(state, order.deal_id)?;
+    let take = (quantity - order.quantity).max(0);
+    let begun = handle
+        .addr
+        .send(ChangeQuantity {
+            order_id,
+            customer_id: order.customer_id,
+            round: order.round,
+            take,
+        })
+        .await
+        .map_err(engine_gone)?;
+    let epoch = match begun {
+        Ok(epoch) => epoch,
+        Err(ChangeRefusal::Refused(refusal)) => return Err(PlaceError::from(refusal).into()),
+        Err(ChangeRefusal::Claim(PaymentRefusal::Expired)) => {
+            return Err(ApiError::new(
+                ErrorCode::PaymentExpired,
+                "the order's payment deadline has passed: it is being cancelled",
+            ));
+        }
+        Err(ChangeRefusal::Claim(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "the order is being paid or changed; retry shortly",
+            ));
+        }
+        Err(ChangeRefusal::NotOwner) => return Err(ApiError::deal_unavailable()),
+    };
+    let stored = state
+        .store
+        .change_order_quantity(&order, quantity, epoch, now_ms())
+        .await;
+    let applied = matches!(stored, Ok(true));
+    handle.addr.do_send(EndChange {
+        order_id,
+        customer_id: order.customer_id,
+        round: order.round,
+        // A stored decrease frees its units; an increase not stored gives back what it took.
+        give_back: if applied {
+            (order.quantity - quantity).max(0)
+        } else {
+            take
+        },
+        quantity: applied.then_some(quantity),
+    });
+    match stored? {
+        true => {
+            tracing::info!(
+                order_id,
+                from = order.quantity,
+                to = quantity,
+                "order quantity changed"
+            );
+            super::orders::order_for(state, caller, order_id).await
+        }
+        false => {
+            let current = super::orders::order_for(state, caller, order_id).await?;
+            Err(ApiError::new(
+                ErrorCode::InvalidTransition,
+                format!(
+                    "the order changed meanwhile (it is {}, {}): nothing was done",
+                    current.status.as_str(),
+                    current.payment_status.as_str()
+                ),
+            ))
+        }
     }
 }

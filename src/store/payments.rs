@@ -179,6 +179,48 @@ impl Store {
         Ok(key.flatten())
     }
 
+    /// Changes an open, unpaid order's quantity from `from` to `to` and moves its deal's stored
+    /// units by the difference, in one transaction under the deal's epoch (`OwnershipLost`
+    /// when another node holds it). False when the order is not open, unpaid and of `from`
+    /// units any more (paid, cancelled, lapsed or changed first): nothing changed.
+    pub async fn change_order_quantity(
+        &self,
+        order: &actors::journal::OrderRecord,
+        to: i64,
+        epoch: i64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        const CHANGE: &str = "UPDATE orders SET quantity = $3, total_price = unit_price * $3, updated_at = $4 \
+                              WHERE id = $1 AND quantity = $2 AND status = 'OPEN' AND payment_status IN ('NOT_REQUIRED', 'UNPAID')";
+        const UNITS: &str = "UPDATE deals SET available_units = available_units - $2 WHERE id = $1 AND round = $3 AND owner_epoch = $4";
+        let delta = to - order.quantity;
+        let changed: Option<bool> = on_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            let changed = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let changed = sqlx::query(CHANGE).bind(order.id).bind(order.quantity).bind(to).bind(now).execute(&mut *tx).await?.rows_affected();
+                if changed != 1 {
+                    return Ok::<_, sqlx::Error>(Some(false));
+                }
+                let moved = sqlx::query(UNITS).bind(order.deal_id).bind(delta).bind(order.round).bind(epoch).execute(&mut *tx).await?.rows_affected();
+                if moved != 1 {
+                    // Another node holds the deal (or its round moved on): nothing changes.
+                    return Ok(None);
+                }
+                tx.commit().await?;
+                Ok(Some(true))
+            }
+            .await;
+            if changed.is_err() {
+                conn.close_on_drop();
+            }
+            changed
+        })?;
+        changed.ok_or(StoreError::OwnershipLost {
+            deal_ids: vec![order.deal_id],
+        })
+    }
+
     /// Money in and out, for the invariants' checks: (credits, debits, refunds) in all.
     pub async fn wallet_totals(&self) -> Result<(i64, i64, i64), StoreError> {
         const SQL: &str = "SELECT \

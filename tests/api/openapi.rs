@@ -25,6 +25,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/orders/{id}"),
     ("post", "/api/v1/orders/{id}/cancel"),
     ("post", "/api/v1/orders/{id}/pay"),
+    ("patch", "/api/v1/orders/{id}"),
     ("get", "/api/v1/orders/statistics"),
     ("post", "/api/v1/orders/{id}/tracking"),
     ("get", "/api/v1/orders/{id}/tracking"),
@@ -41,6 +42,11 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/topkart/get/active/deals/"),
     ("post", "/topkart/place/order/"),
     ("get", "/topkart/check/order_status/"),
+    ("post", "/create-deal/"),
+    ("get", "/fetch-deals/"),
+    ("post", "/create-order/"),
+    ("post", "/update-order/"),
+    ("post", "/track-status/"),
 ];
 
 /// Every (method, path) of API.md is documented, each with responses, and nothing else is.

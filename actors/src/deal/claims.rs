@@ -135,6 +135,23 @@ impl Claims {
         due
     }
 
+    /// A quantity change begun with `begin_payment` (which holds the claim the same way)
+    /// ended: the claim now holds `quantity` units when the change was stored. It waits again —
+    /// or, past its deadline, lapses now (returned, as `end_payment` does).
+    pub fn end_change(
+        &mut self,
+        order_id: OrderId,
+        quantity: Option<i64>,
+        now: Millis,
+    ) -> Option<OrderId> {
+        if let (Some(quantity), Some((claim, Stage::Paying))) =
+            (quantity, self.claims.get_mut(&order_id))
+        {
+            claim.quantity = quantity;
+        }
+        self.end_payment(order_id, false, now)
+    }
+
     /// The store settled a lapse: the claim is gone either way (cancelled by the lapse, or
     /// changed by someone else first). Returns it, for the units when the lapse took them.
     pub fn settled(&mut self, order_id: OrderId) -> Option<Claim> {

@@ -42,6 +42,43 @@ pub struct StoredClaims {
     pub owner_epoch: i64,
 }
 
+/// An open order's quantity is to change: the deal takes `take` more units now (0 for a
+/// decrease, whose units come back with `EndChange` once the store has the change), and holds
+/// the order's claim, if it is one, until `EndChange`. Answers the epoch the change must be
+/// stored under.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<i64, ChangeRefusal>")]
+pub struct ChangeQuantity {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub round: i64,
+    pub take: i64,
+}
+
+/// The change begun with `ChangeQuantity` ended: `quantity` is the order's quantity when the
+/// store took the change (`None`: it did not), and `give_back` the units that come back to the
+/// deal (a stored decrease, or an increase undone).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct EndChange {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub round: i64,
+    pub give_back: i64,
+    pub quantity: Option<i64>,
+}
+
+/// Why a quantity change may not begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRefusal {
+    /// The deal refuses the extra units as it would refuse an order of them.
+    Refused(ReserveError),
+    /// The order's claim is being paid or changed, or its deadline has come.
+    Claim(PaymentRefusal),
+    /// This node does not sell the deal (any more).
+    NotOwner,
+}
+
 /// A payment of the order asks to begin now: the deal's actor decides against its deadline.
 /// On `Ok`, the claim waits for `EndPayment` and no lapse touches it meanwhile.
 #[derive(Message, Debug, Clone, Copy)]

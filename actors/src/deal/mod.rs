@@ -9,8 +9,9 @@ mod state;
 pub use actor::{DealActor, link};
 pub use claims::{Claim, Claims, PaymentRefusal};
 pub use message::{
-    Amend, Attribute, BeginPayment, EndPayment, Follow, LoseOwnership, PlaceOrder, Release, Reload,
-    Resize, ReturnUnits, SetClosed, Snapshot, StoredClaims,
+    Amend, Attribute, BeginPayment, ChangeQuantity, ChangeRefusal, EndChange, EndPayment, Follow,
+    LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed, Snapshot,
+    StoredClaims,
 };
 pub use state::{DealState, Reservation, order_total};
 

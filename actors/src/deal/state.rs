@@ -296,6 +296,46 @@ impl DealState {
         })
     }
 
+    /// Takes `more` units for an order the customer already holds (its quantity grows), with the
+    /// checks a new order of `more` units would meet, save the quantity bound (the caller
+    /// checked the order's new quantity).
+    pub fn take_more(
+        &mut self,
+        customer_id: CustomerId,
+        more: i64,
+        round: i64,
+        now: Millis,
+    ) -> Result<(), ReserveError> {
+        if round != self.record.round {
+            return Err(ReserveError::Expired);
+        }
+        if self.rearming {
+            return Err(ReserveError::NotStarted);
+        }
+        match self.status(now) {
+            DealStatus::Closed => return Err(ReserveError::Closed),
+            DealStatus::Expired => return Err(ReserveError::Expired),
+            DealStatus::Scheduled => return Err(ReserveError::NotStarted),
+            DealStatus::Active | DealStatus::SoldOut => {}
+        }
+        if self.record.available_units < more {
+            return Err(ReserveError::SoldOut {
+                available_units: self.record.available_units,
+            });
+        }
+        let already = self.units_held_by(customer_id);
+        if let Some(limit) = self.record.per_customer_limit {
+            if already + more > limit {
+                return Err(ReserveError::LimitExceeded { limit, already });
+            }
+        }
+        self.record.available_units -= more;
+        self.sold_units += more;
+        self.units_by_customer.insert(customer_id, already + more);
+        self.assert_conserved();
+        Ok(())
+    }
+
     /// Gives back the units of an order of `round` that will not be sold (its commit failed, or
     /// it was cancelled). Units of an earlier round are not this round's stock: ignored.
     /// Returns whether anything came back.

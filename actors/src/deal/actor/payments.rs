@@ -11,7 +11,7 @@ use actix::prelude::*;
 use super::DealActor;
 use crate::OrderId;
 use crate::deal::claims::PaymentRefusal;
-use crate::deal::message::{BeginPayment, EndPayment};
+use crate::deal::message::{BeginPayment, ChangeQuantity, ChangeRefusal, EndChange, EndPayment};
 use crate::journal::JournalError;
 use crate::model::Claim;
 
@@ -133,6 +133,62 @@ impl Handler<EndPayment> for DealActor {
             .end_payment(msg.order_id, msg.paid, now)
         {
             // Not paid, and its deadline passed while the payment was tried: it lapses now.
+            self.lapse(vec![order_id], ctx);
+        }
+        self.schedule_claims(ctx);
+    }
+}
+
+impl Handler<ChangeQuantity> for DealActor {
+    type Result = Result<i64, ChangeRefusal>;
+
+    fn handle(&mut self, msg: ChangeQuantity, ctx: &mut Self::Context) -> Self::Result {
+        if !self.owned {
+            return Err(ChangeRefusal::NotOwner);
+        }
+        let now = self.clock.now_ms();
+        let is_claim = self.state.claims().get(msg.order_id).is_some();
+        if is_claim {
+            self.state
+                .claims_mut()
+                .begin_payment(msg.order_id, now)
+                .map_err(ChangeRefusal::Claim)?;
+        }
+        if msg.take > 0 {
+            self.recall();
+            let taken = self
+                .state
+                .take_more(msg.customer_id, msg.take, msg.round, now);
+            self.publish_units();
+            if let Err(refusal) = taken {
+                if is_claim {
+                    self.state.claims_mut().end_change(msg.order_id, None, now);
+                }
+                self.schedule_claims(ctx);
+                return Err(ChangeRefusal::Refused(refusal));
+            }
+        }
+        self.schedule_claims(ctx);
+        Ok(self.state.record().owner_epoch)
+    }
+}
+
+impl Handler<EndChange> for DealActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndChange, ctx: &mut Self::Context) {
+        let now = self.clock.now_ms();
+        if msg.give_back > 0 && self.owned {
+            self.recall();
+            self.state
+                .release(msg.customer_id, msg.give_back, msg.round);
+            self.publish_units();
+        }
+        if let Some(order_id) = self
+            .state
+            .claims_mut()
+            .end_change(msg.order_id, msg.quantity, now)
+        {
             self.lapse(vec![order_id], ctx);
         }
         self.schedule_claims(ctx);
