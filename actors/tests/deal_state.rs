@@ -4,10 +4,13 @@
 //! Longer than 500 lines: the seeded simulations and the unit cases they grew from, side by
 //! side, so a failing seed can be turned into a case next to its kin.
 
+mod support;
+
 use std::collections::HashMap;
 
 use actors::deal::{DealRecord, DealState, DealStatus, Recurrence, ReserveError, ResizeError};
 use actors::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
+use support::Rng;
 
 const HOUR_MS: i64 = 3_600_000;
 const T0: i64 = 1_795_000_000_000;
@@ -183,23 +186,6 @@ fn recovery_derives_the_stock_from_the_orders() {
     let (state, drift) = DealState::recover(record, HashMap::from([(1, 2), (2, 1)]));
     assert_eq!(state.available_units(), 7);
     assert_eq!(drift, 2);
-}
-
-/// A small deterministic generator (SplitMix64), so a failing seed replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> i64 {
-        (self.next() % bound) as i64
-    }
 }
 
 /// Runs one seeded history of random commands against a model of what must hold.

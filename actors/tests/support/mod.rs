@@ -1,4 +1,5 @@
-//! Fixtures shared by the engine's integration tests.
+//! Fixtures shared by the engine's integration tests (not every test uses every one).
+#![allow(dead_code)]
 
 use actors::clock::now_ms;
 use actors::deal::{DealRecord, Recurrence};
@@ -24,5 +25,22 @@ pub fn open_deal(units: i64) -> DealRecord {
         owner_epoch: 0,
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failing seed replays exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, bound: u64) -> i64 {
+        (self.next() % bound) as i64
     }
 }
