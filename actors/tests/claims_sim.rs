@@ -245,20 +245,5 @@ fn simulate(seed: u64, steps: usize) -> Result<(), String> {
 /// Thousands of seeded histories; a failure names its seed (`TOPKART_SIM_SEED=n` replays it).
 #[test]
 fn random_histories_with_claims_conserve_units_and_decide_deadlines_once() {
-    if let Some(seed) = std::env::var("TOPKART_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        simulate(seed, 400).unwrap_or_else(|failure| panic!("{failure}"));
-        return;
-    }
-    for seed in 0..3_000 {
-        match std::panic::catch_unwind(|| simulate(seed, 400)) {
-            Ok(Ok(())) => {}
-            Ok(Err(failure)) => panic!("{failure} (replay: TOPKART_SIM_SEED={seed})"),
-            Err(_) => {
-                panic!("seed {seed} panicked inside DealState (replay: TOPKART_SIM_SEED={seed})")
-            }
-        }
-    }
+    support::run_seeds(simulate, 3_000);
 }

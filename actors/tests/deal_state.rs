@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use actors::deal::{DealRecord, DealState, DealStatus, Recurrence, ReserveError, ResizeError};
 use actors::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
-use support::Rng;
+use support::{Rng, run_seeds};
 
 const HOUR_MS: i64 = 3_600_000;
 const T0: i64 = 1_795_000_000_000;
@@ -290,32 +290,6 @@ fn simulate(seed: u64, steps: usize) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Runs `simulate` over many seeds (`TOPKART_SIM_SEEDS`, default `seeds`), or replays the one
-/// in `TOPKART_SIM_SEED`. A failure names its seed.
-fn run_seeds(simulate: fn(u64, usize) -> Result<(), String>, seeds: u64) {
-    if let Some(seed) = std::env::var("TOPKART_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        simulate(seed, 400).unwrap_or_else(|failure| panic!("{failure}"));
-        return;
-    }
-    let seeds: u64 = std::env::var("TOPKART_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(seeds);
-    for seed in 0..seeds {
-        let outcome = std::panic::catch_unwind(|| simulate(seed, 400));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(failure)) => panic!("{failure} (replay: TOPKART_SIM_SEED={seed})"),
-            Err(_) => {
-                panic!("seed {seed} panicked inside DealState (replay: TOPKART_SIM_SEED={seed})")
-            }
-        }
-    }
 }
 
 /// Thousands of seeded random histories: conservation, the expiry rule and the limit hold

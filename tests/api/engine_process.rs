@@ -124,6 +124,15 @@ impl EngineProcess {
         (response.status(), body)
     }
 
+    /// Sends the process a signal with `kill` (`-STOP`, `-CONT`, `-TERM` …).
+    pub fn signal(&self, name: &str) {
+        let done = std::process::Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(done.success(), "kill {name}");
+    }
+
     /// Waits (bounded) for the process to exit and returns its exit code.
     pub fn wait_exit(&mut self, bound: Duration) -> Option<i32> {
         let deadline = Instant::now() + bound;

@@ -297,15 +297,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let pid = paused.child.id().to_string();
-    let signal = |name: &str| {
-        let done = std::process::Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("kill runs");
-        assert!(done.success(), "kill {name}");
-    };
-    signal("-STOP");
+    paused.signal("-STOP");
     let stopped_at = Instant::now();
     // Another node takes the lease within the TTL and a second; its epoch increment waits for
     // the row like the old owner's commit did, until the row is let go.
@@ -340,7 +332,7 @@ async fn a_paused_owner_is_fenced_out_when_it_wakes() {
     before_and_after.record_answer(status, &body);
     // The fault lasts 3× the TTL in all.
     tokio::time::sleep(Duration::from_millis(3_000).saturating_sub(stopped_at.elapsed())).await;
-    signal("-CONT");
+    paused.signal("-CONT");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut history, answers) = history_of(buyers).await;
     let mut refused_after_wake = 0;

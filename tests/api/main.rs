@@ -13,6 +13,7 @@ mod access_log;
 mod api_doc;
 mod burst;
 mod changes;
+mod claims_cluster;
 mod cli;
 mod cluster;
 mod compat;

@@ -44,3 +44,29 @@ impl Rng {
         (self.next() % bound) as i64
     }
 }
+
+/// Runs `simulate` over many seeds (`TOPKART_SIM_SEEDS`, default `seeds`), or replays the one
+/// in `TOPKART_SIM_SEED`. A failure names its seed.
+pub fn run_seeds(simulate: fn(u64, usize) -> Result<(), String>, seeds: u64) {
+    if let Some(seed) = std::env::var("TOPKART_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        simulate(seed, 400).unwrap_or_else(|failure| panic!("{failure}"));
+        return;
+    }
+    let seeds: u64 = std::env::var("TOPKART_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(seeds);
+    for seed in 0..seeds {
+        let outcome = std::panic::catch_unwind(|| simulate(seed, 400));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!("{failure} (replay: TOPKART_SIM_SEED={seed})"),
+            Err(_) => {
+                panic!("seed {seed} panicked inside DealState (replay: TOPKART_SIM_SEED={seed})")
+            }
+        }
+    }
+}
