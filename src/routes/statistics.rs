@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::State;
-use crate::store::OrderFilter;
 use crate::wire::{Money, OrderView};
 
 /// Days of `sales_by_day`, today included.
@@ -116,10 +115,7 @@ pub async fn statistics(state: State, caller: Caller) -> Result<web::Json<Statis
             })
             .collect(),
     );
-    let (_, recent) = state
-        .store
-        .list_orders(&OrderFilter::default(), 10, 0)
-        .await?;
+    let recent = state.store.newest_orders(10).await?;
     statistics.recent_orders = Some(recent.iter().map(OrderView::from).collect());
     Ok(web::Json(statistics))
 }
