@@ -364,9 +364,101 @@ async fn a_cancellation_racing_a_payment_ends_refunded_or_unpaid(backend: Backen
     app.finish().await;
 }
 
+/// Payments aimed at their own deadline over HTTP: 30 claims with a 1-second window, each paid
+/// at an instant between 60 ms before and 60 ms after its `pay_by`. Whatever the timing, each is
+/// decided one way everywhere: a 200 and the order PAID and debited once, its unit kept; or a
+/// 409 and the order cancelled, never debited, its unit back on the shelf.
+async fn payments_at_their_deadline_are_decided_one_way(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let deal_id = app
+        .create_deal(30, json!({"final_price": "1.00", "payment_window_secs": 1}))
+        .await;
+    let buyers = app.customers(30).await;
+    let mut races = Vec::new();
+    for (i, buyer) in buyers.iter().enumerate() {
+        credit(&app, buyer.id, "1.00").await;
+        let (status, placed) = app.order(&buyer.token, deal_id).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let order_id = placed["id"].as_i64().expect("id");
+        let pay_by =
+            chrono::DateTime::parse_from_rfc3339(placed["pay_by"].as_str().expect("pay_by"))
+                .expect("RFC 3339")
+                .timestamp_millis();
+        // Aimed at pay_by − 60 ms … pay_by + 56 ms, by the wall clock the engine reads too.
+        let aim = pay_by - 60 + (i as i64 * 4);
+        let (client, base, token) = (app.client.clone(), app.base.clone(), buyer.token.clone());
+        races.push(spawn(async move {
+            let wait = aim - actors::clock::now_ms();
+            if wait > 0 {
+                actix_web::rt::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            let sent_at = actors::clock::now_ms();
+            let answer = client
+                .post(format!("{base}/api/v1/orders/{order_id}/pay"))
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .send()
+                .await
+                .expect("answered")
+                .status();
+            (order_id, answer, sent_at - pay_by)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for race in races {
+        outcomes.push(race.await.expect("race"));
+    }
+    // Every unpaid claim lapses (polled, bounded); then each order is looked at.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, open) = app
+            .get(
+                &format!("/api/v1/orders?deal_id={deal_id}&status=OPEN&page_size=100"),
+                Some(&app.admin_token),
+            )
+            .await;
+        let unpaid = open["results"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .filter(|o| o["payment_status"] == "UNPAID")
+            .count();
+        if unpaid == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{unpaid} claims never lapsed");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut paid, mut lapsed) = (0, 0);
+    for ((order_id, answer, offset), buyer) in outcomes.iter().zip(&buyers) {
+        let stored = order(&app, &buyer.token, *order_id).await;
+        let wallet = balance(&app, &buyer.token).await;
+        match (
+            *answer,
+            stored["status"].as_str(),
+            stored["payment_status"].as_str(),
+        ) {
+            (StatusCode::OK, Some("OPEN"), Some("PAID")) if wallet == 0 => paid += 1,
+            (StatusCode::CONFLICT, Some("CANCELLED"), Some("UNPAID")) if wallet == 100 => {
+                lapsed += 1
+            }
+            other => panic!(
+                "order {order_id} paid {offset} ms from its deadline ended {other:?}, wallet {wallet}"
+            ),
+        }
+    }
+    println!("payments at the deadline: {paid} paid, {lapsed} lapsed");
+    assert_eq!(paid + lapsed, 30);
+    assert_eq!(app.deal(deal_id).await["available_units"], lapsed);
+    assert!(app.stock(deal_id).await.conserved());
+    let tokens: Vec<&str> = buyers.iter().map(|b| b.token.as_str()).collect();
+    assert_money_adds_up(&app, &tokens).await;
+    app.finish().await;
+}
+
 crate::on_both_stores!(
     wallets_are_credited_by_admins,
     an_order_is_paid_once_and_refunded_once,
     unpaid_claims_lapse_at_their_deadline,
     a_cancellation_racing_a_payment_ends_refunded_or_unpaid,
+    payments_at_their_deadline_are_decided_one_way,
 );
