@@ -10,29 +10,9 @@ use serde_json::json;
 use sqlx::Connection;
 
 use crate::cluster::{cluster_name, drop_keys, three_nodes};
-use crate::engine_process::EngineProcess;
+use crate::engine_process::register_buyer;
 use crate::helpers::{Backend, TestStore, rfc3339};
 use crate::ownership::{await_moved, owners};
-
-/// Registers and signs in a buyer at `node`: (id, token).
-async fn buyer(node: &EngineProcess, name: &str) -> (i64, String) {
-    let signup = json!({"username": name, "email": format!("{name}@example.com"), "password": "buyer-password"});
-    let (status, user) = node.call("POST", "/api/v1/users", None, Some(signup)).await;
-    assert_eq!(status, StatusCode::CREATED, "{user}");
-    let (status, login) = node
-        .call(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": name, "password": "buyer-password"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    (
-        user["id"].as_i64().expect("id"),
-        login["access_token"].as_str().expect("token").to_owned(),
-    )
-}
 
 #[actix_web::test]
 async fn claims_lapse_under_the_new_owner_after_the_old_one_is_paused() {
@@ -58,7 +38,7 @@ async fn claims_lapse_under_the_new_owner_after_the_old_one_is_paused() {
     let mut orders = Vec::new();
     let mut payer = None;
     for i in 0..4 {
-        let (id, token) = buyer(
+        let (id, token) = register_buyer(
             other,
             &format!("claimer{i}_{}", topkart::auth::random_hex(3)),
         )

@@ -156,6 +156,24 @@ impl Drop for EngineProcess {
 }
 
 /// The bootstrap admin's access token, from a real login.
+/// Registers and signs in a customer at `engine`: (id, access token).
+pub async fn register_buyer(engine: &EngineProcess, name: &str) -> (i64, String) {
+    let signup = json!({"username": name, "email": format!("{name}@example.com"), "password": "buyer-password"});
+    let (status, user) = engine
+        .call("POST", "/api/v1/users", None, Some(signup))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let login = json!({"username": name, "password": "buyer-password"});
+    let (status, login) = engine
+        .call("POST", "/api/v1/auth/login", None, Some(login))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    (
+        user["id"].as_i64().expect("id"),
+        login["access_token"].as_str().expect("token").to_owned(),
+    )
+}
+
 pub async fn admin_token(engine: &EngineProcess) -> String {
     let (status, login) = engine
         .call(

@@ -32,6 +32,7 @@ mod orders;
 mod overflow;
 mod ownership;
 mod passwords;
+mod payment_faults;
 mod payments;
 mod process;
 mod readme;
