@@ -270,7 +270,14 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
     use actors::deal::{Amend, ReserveError};
     use actors::deal_handle::Intake;
 
-    let journal = Arc::new(FakeJournal::default());
+    // Open until the failing part below closes it (so that nothing fails before all of its
+    // orders are claimed: a failure returns units through the actor, which recalls the loan
+    // meanwhile, and an order placed in that moment would go to the actor instead).
+    let gate = Arc::new(Semaphore::new(1_000_000));
+    let journal = Arc::new(FakeJournal {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
     let engine = Engine::start(journal.clone(), EngineConfig::default());
     let (deal, _) = engine.launch(live_deal(10));
     // The actor lends its counter once it has started; a snapshot waits for that.
@@ -323,12 +330,15 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
     });
     other.addr.send(actors::deal::Snapshot).await.expect("runs");
     journal.fail.store(true, Ordering::SeqCst);
+    let open = gate.available_permits() as u32;
+    gate.acquire_many(open).await.expect("gate").forget();
     let mut outcomes = Vec::new();
     for customer in 1..=5 {
         let (path, outcome) = other.place(customer, 1, None).expect("taken in");
         assert_eq!(path, Intake::Claimed);
         outcomes.push(outcome);
     }
+    gate.add_permits(1_000);
     for outcome in outcomes {
         assert_eq!(
             outcome.await.expect("answered"),

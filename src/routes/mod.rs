@@ -140,7 +140,8 @@ fn top_kart_paths(cfg: &mut web::ServiceConfig) {
             resource(path, allow).route(web::post().to(top_kart::create_deal))
         }),
         ("/fetch-deals/", "GET", |path, allow| {
-            resource(path, allow).route(web::get().to(top_kart::fetch_deals))
+            // The same listing as the original paths' (and v1's).
+            resource(path, allow).route(web::get().to(compat::active_deals))
         }),
         ("/create-order/", "POST", |path, allow| {
             resource(path, allow).route(web::post().to(top_kart::create_order))

@@ -1,6 +1,6 @@
 //! The other Topkart API ("Top-Kart"), which named deals by product name: `/create-deal/`,
-//! `/fetch-deals/`, `/create-order/`, `/update-order/`, `/track-status/` (each with and without
-//! its trailing slash). Same auth, same envelope, same rules as v1: each names *the active deal*
+//! `/create-order/`, `/update-order/`, `/track-status/` (each with and without its trailing
+//! slash; `/fetch-deals/` is the original paths' listing, `compat::active_deals`). Same auth, same envelope, same rules as v1: each names *the active deal*
 //! with that product name (409 `CONFLICT` when two share it) and calls the code v1 calls. The
 //! price a client sends is checked against the deal's, never charged (409 `PRICE_CHANGED`).
 
@@ -11,14 +11,14 @@ use actors::journal::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Admin, Caller, MaybeCaller};
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorCode};
 use crate::json::JsonBytes;
-use crate::routes::{deals, orders};
+use crate::routes::orders;
 use crate::service::deals::{CreateDeal, RecurrenceInput};
 use crate::state::{AppState, State};
 use crate::store::OrderFilter;
-use crate::wire::{DealView, Instant, Money, OrderView, Page};
+use crate::wire::{DealView, Instant, Money, OrderView};
 
 /// A Top-Kart deal runs 12 hours from its creation unless it says otherwise.
 const DEFAULT_WINDOW_MS: i64 = actors::limits::WINDOW_MAX_MS;
@@ -88,18 +88,6 @@ pub async fn create_deal(
     };
     let record = crate::service::deals::create_deal(&state, deal).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
-}
-
-/// `GET /fetch-deals/`: as `GET /api/v1/deals`.
-pub async fn fetch_deals(
-    state: State,
-    req: HttpRequest,
-    caller: MaybeCaller,
-    query: web::Query<deals::ListQuery>,
-) -> Result<web::Json<Page<DealView>>, ApiError> {
-    Ok(web::Json(deals::list_deals(
-        &state, &req, caller.0, &query,
-    )?))
 }
 
 /// An order by product name. `price` is the unit price the client saw: it must be the deal's

@@ -260,31 +260,7 @@ impl DealState {
         if !(1..=ORDER_QUANTITY_MAX).contains(&quantity) {
             return Err(ReserveError::InvalidQuantity);
         }
-        if self.rearming {
-            return Err(ReserveError::NotStarted);
-        }
-        match self.status(now) {
-            DealStatus::Closed => return Err(ReserveError::Closed),
-            DealStatus::Expired => return Err(ReserveError::Expired),
-            DealStatus::Scheduled => return Err(ReserveError::NotStarted),
-            DealStatus::Active | DealStatus::SoldOut => {}
-        }
-        if self.record.available_units < quantity {
-            return Err(ReserveError::SoldOut {
-                available_units: self.record.available_units,
-            });
-        }
-        let already = self.units_held_by(customer_id);
-        if let Some(limit) = self.record.per_customer_limit {
-            if already + quantity > limit {
-                return Err(ReserveError::LimitExceeded { limit, already });
-            }
-        }
-        self.record.available_units -= quantity;
-        self.sold_units += quantity;
-        self.units_by_customer
-            .insert(customer_id, already + quantity);
-        self.assert_conserved();
+        self.take(customer_id, quantity, now)?;
         let unit_price = self.record.final_price;
         Ok(Reservation {
             deal_id: self.record.id,
@@ -309,6 +285,18 @@ impl DealState {
         if round != self.record.round {
             return Err(ReserveError::Expired);
         }
+        self.take(customer_id, more, now)
+    }
+
+    /// Sets `units` aside for `customer_id` if the deal sells them at `now`: the checks in the
+    /// order a buyer would want to hear them, the stock before the per-customer limit (so the
+    /// mirror, which knows no customers, refuses exactly what this refuses).
+    fn take(
+        &mut self,
+        customer_id: CustomerId,
+        units: i64,
+        now: Millis,
+    ) -> Result<(), ReserveError> {
         if self.rearming {
             return Err(ReserveError::NotStarted);
         }
@@ -318,20 +306,20 @@ impl DealState {
             DealStatus::Scheduled => return Err(ReserveError::NotStarted),
             DealStatus::Active | DealStatus::SoldOut => {}
         }
-        if self.record.available_units < more {
+        if self.record.available_units < units {
             return Err(ReserveError::SoldOut {
                 available_units: self.record.available_units,
             });
         }
         let already = self.units_held_by(customer_id);
         if let Some(limit) = self.record.per_customer_limit {
-            if already + more > limit {
+            if already + units > limit {
                 return Err(ReserveError::LimitExceeded { limit, already });
             }
         }
-        self.record.available_units -= more;
-        self.sold_units += more;
-        self.units_by_customer.insert(customer_id, already + more);
+        self.record.available_units -= units;
+        self.sold_units += units;
+        self.units_by_customer.insert(customer_id, already + units);
         self.assert_conserved();
         Ok(())
     }
