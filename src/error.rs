@@ -15,112 +15,65 @@ use serde::Serialize;
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
 
-/// Every error code of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    ValidationError,
-    MalformedJson,
-    Unauthorized,
-    InvalidToken,
-    InvalidCredentials,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    SoldOut,
-    DealNotStarted,
-    DealExpired,
-    DealClosed,
-    LimitExceeded,
-    InvalidTransition,
-    IdempotencyInProgress,
-    PayloadTooLarge,
-    IdempotencyMismatch,
-    RateLimited,
-    Internal,
-    StoreUnavailable,
-    Overloaded,
-    DealUnavailable,
-    OutcomeUnknown,
-    InsufficientBalance,
-    PaymentExpired,
-    PaymentRequired,
-    PriceChanged,
+/// Declares the codes once: the enum, [`ErrorCode::ALL`] and [`ErrorCode::table`] come from
+/// the same rows, so a new code cannot be left out of the list docs/API.md is checked against.
+macro_rules! error_codes {
+    ($($code:ident => ($name:literal, $status:ident),)+) => {
+        /// Every error code of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($code,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table (docs/API.md lists them;
+            /// `tests/api/api_doc.rs`).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$code,)+];
+
+            /// The table: code → (name in the envelope, HTTP status).
+            pub const fn table(self) -> (&'static str, StatusCode) {
+                match self {
+                    $(ErrorCode::$code => ($name, StatusCode::$status),)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ValidationError => ("VALIDATION_ERROR", BAD_REQUEST),
+    MalformedJson => ("MALFORMED_JSON", BAD_REQUEST),
+    Unauthorized => ("UNAUTHORIZED", UNAUTHORIZED),
+    InvalidToken => ("INVALID_TOKEN", UNAUTHORIZED),
+    InvalidCredentials => ("INVALID_CREDENTIALS", UNAUTHORIZED),
+    Forbidden => ("FORBIDDEN", FORBIDDEN),
+    NotFound => ("NOT_FOUND", NOT_FOUND),
+    MethodNotAllowed => ("METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED),
+    Conflict => ("CONFLICT", CONFLICT),
+    SoldOut => ("SOLD_OUT", CONFLICT),
+    DealNotStarted => ("DEAL_NOT_STARTED", CONFLICT),
+    DealExpired => ("DEAL_EXPIRED", CONFLICT),
+    DealClosed => ("DEAL_CLOSED", CONFLICT),
+    LimitExceeded => ("LIMIT_EXCEEDED", CONFLICT),
+    InvalidTransition => ("INVALID_TRANSITION", CONFLICT),
+    IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", CONFLICT),
+    PayloadTooLarge => ("PAYLOAD_TOO_LARGE", PAYLOAD_TOO_LARGE),
+    IdempotencyMismatch => ("IDEMPOTENCY_MISMATCH", UNPROCESSABLE_ENTITY),
+    RateLimited => ("RATE_LIMITED", TOO_MANY_REQUESTS),
+    Internal => ("INTERNAL_ERROR", INTERNAL_SERVER_ERROR),
+    StoreUnavailable => ("STORE_UNAVAILABLE", SERVICE_UNAVAILABLE),
+    Overloaded => ("OVERLOADED", SERVICE_UNAVAILABLE),
+    DealUnavailable => ("DEAL_UNAVAILABLE", SERVICE_UNAVAILABLE),
+    // A gateway's answer: the request reached the deal's owner, which stopped answering;
+    // whether it was carried out is not known here.
+    OutcomeUnknown => ("OUTCOME_UNKNOWN", GATEWAY_TIMEOUT),
+    InsufficientBalance => ("INSUFFICIENT_BALANCE", CONFLICT),
+    PaymentExpired => ("PAYMENT_EXPIRED", CONFLICT),
+    PaymentRequired => ("PAYMENT_REQUIRED", CONFLICT),
+    PriceChanged => ("PRICE_CHANGED", CONFLICT),
 }
 
 impl ErrorCode {
-    /// Every code, in the order of the table (docs/API.md lists them; `tests/api/api_doc.rs`).
-    pub const ALL: [ErrorCode; 28] = {
-        use ErrorCode::*;
-        [
-            ValidationError,
-            MalformedJson,
-            Unauthorized,
-            InvalidToken,
-            InvalidCredentials,
-            Forbidden,
-            NotFound,
-            MethodNotAllowed,
-            Conflict,
-            SoldOut,
-            DealNotStarted,
-            DealExpired,
-            DealClosed,
-            LimitExceeded,
-            InvalidTransition,
-            IdempotencyInProgress,
-            PayloadTooLarge,
-            IdempotencyMismatch,
-            RateLimited,
-            Internal,
-            StoreUnavailable,
-            Overloaded,
-            DealUnavailable,
-            OutcomeUnknown,
-            InsufficientBalance,
-            PaymentExpired,
-            PaymentRequired,
-            PriceChanged,
-        ]
-    };
-
-    /// The table: code → (name in the envelope, HTTP status).
-    pub const fn table(self) -> (&'static str, StatusCode) {
-        use ErrorCode::*;
-        match self {
-            ValidationError => ("VALIDATION_ERROR", StatusCode::BAD_REQUEST),
-            MalformedJson => ("MALFORMED_JSON", StatusCode::BAD_REQUEST),
-            Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
-            InvalidToken => ("INVALID_TOKEN", StatusCode::UNAUTHORIZED),
-            InvalidCredentials => ("INVALID_CREDENTIALS", StatusCode::UNAUTHORIZED),
-            Forbidden => ("FORBIDDEN", StatusCode::FORBIDDEN),
-            NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND),
-            MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
-            Conflict => ("CONFLICT", StatusCode::CONFLICT),
-            SoldOut => ("SOLD_OUT", StatusCode::CONFLICT),
-            DealNotStarted => ("DEAL_NOT_STARTED", StatusCode::CONFLICT),
-            DealExpired => ("DEAL_EXPIRED", StatusCode::CONFLICT),
-            DealClosed => ("DEAL_CLOSED", StatusCode::CONFLICT),
-            LimitExceeded => ("LIMIT_EXCEEDED", StatusCode::CONFLICT),
-            InvalidTransition => ("INVALID_TRANSITION", StatusCode::CONFLICT),
-            IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", StatusCode::CONFLICT),
-            PayloadTooLarge => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
-            IdempotencyMismatch => ("IDEMPOTENCY_MISMATCH", StatusCode::UNPROCESSABLE_ENTITY),
-            RateLimited => ("RATE_LIMITED", StatusCode::TOO_MANY_REQUESTS),
-            Internal => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
-            StoreUnavailable => ("STORE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
-            Overloaded => ("OVERLOADED", StatusCode::SERVICE_UNAVAILABLE),
-            DealUnavailable => ("DEAL_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
-            // A gateway's answer: the request reached the deal's owner, which stopped
-            // answering; whether it was carried out is not known here.
-            OutcomeUnknown => ("OUTCOME_UNKNOWN", StatusCode::GATEWAY_TIMEOUT),
-            InsufficientBalance => ("INSUFFICIENT_BALANCE", StatusCode::CONFLICT),
-            PaymentExpired => ("PAYMENT_EXPIRED", StatusCode::CONFLICT),
-            PaymentRequired => ("PAYMENT_REQUIRED", StatusCode::CONFLICT),
-            PriceChanged => ("PRICE_CHANGED", StatusCode::CONFLICT),
-        }
-    }
-
     pub const fn name(self) -> &'static str {
         self.table().0
     }

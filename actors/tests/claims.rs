@@ -4,8 +4,9 @@
 //! takes their units back only for the orders the store cancelled; a payment that began in
 //! time and then failed lapses at once.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use actors::clock::{Clock, TokioClock, day_of};
@@ -32,15 +33,7 @@ impl Journal for ClaimsJournal {
         &self,
         orders: Vec<NewOrder>,
     ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
-        let mut next = self.next_id.lock().unwrap();
-        let stored = orders
-            .into_iter()
-            .map(|order| {
-                *next += 1;
-                OrderRecord::stored(*next, order)
-            })
-            .collect();
-        Box::pin(async move { Ok(stored) })
+        support::store_all(&self.next_id, orders)
     }
 
     fn rearm_deal(&self, _: DealId, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
@@ -123,14 +116,7 @@ fn start(now: i64) -> Running {
 }
 
 async fn advance(running: &Running, ms: u64) {
-    tokio::time::advance(Duration::from_millis(ms)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    running.addr.send(Snapshot).await.expect("the actor runs");
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    support::advance(&running.addr, ms).await;
 }
 
 async fn order(running: &Running, customer_id: i64) -> OrderRecord {

@@ -2,9 +2,10 @@
 //! happen at their instants, driven by `tokio::time::advance` (no real waiting). The actor, the
 //! writer and the test share one runtime, and the deal reads a `TokioClock` that moves with it.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use actors::clock::{Clock, DAY_MS, TokioClock, day_of};
@@ -28,15 +29,7 @@ impl Journal for StoreLikeJournal {
         &self,
         orders: Vec<NewOrder>,
     ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
-        let mut next = self.next_id.lock().unwrap();
-        let stored = orders
-            .into_iter()
-            .map(|order| {
-                *next += 1;
-                OrderRecord::stored(*next, order)
-            })
-            .collect();
-        Box::pin(async move { Ok(stored) })
+        support::store_all(&self.next_id, orders)
     }
 
     fn rearm_deal(&self, _: i64, day: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
@@ -119,12 +112,7 @@ fn start(record: DealRecord, now: i64) -> Running {
 
 /// Moves the paused clock on by `ms` and lets every timer that fell due run.
 async fn advance(running: &Running, ms: u64) {
-    tokio::time::advance(Duration::from_millis(ms)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    // A round trip through the actor's mailbox: its context has run everything due before it.
-    running.addr.send(Snapshot).await.expect("the actor runs");
+    support::advance(&running.addr, ms).await;
 }
 
 async fn order(running: &Running) -> Result<OrderRecord, PlaceError> {

@@ -1,8 +1,13 @@
 //! Fixtures shared by the engine's integration tests (not every test uses every one).
 #![allow(dead_code)]
 
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix::Addr;
 use actors::clock::now_ms;
-use actors::deal::{DealRecord, Recurrence};
+use actors::deal::{DealActor, DealRecord, Recurrence, Snapshot};
+use actors::journal::{BoxFuture, JournalError, NewOrder, OrderRecord};
 
 /// Deal 1: open for the next hour, `units` of everything, no per-customer limit.
 pub fn open_deal(units: i64) -> DealRecord {
@@ -68,5 +73,35 @@ pub fn run_seeds(simulate: fn(u64, usize) -> Result<(), String>, seeds: u64) {
                 panic!("seed {seed} panicked inside DealState (replay: TOPKART_SIM_SEED={seed})")
             }
         }
+    }
+}
+
+/// A journal's commit that stores every batch at once, numbering the orders from `next_id`.
+pub fn store_all(
+    next_id: &Mutex<i64>,
+    orders: Vec<NewOrder>,
+) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
+    let mut next = next_id.lock().unwrap();
+    let stored = orders
+        .into_iter()
+        .map(|order| {
+            *next += 1;
+            OrderRecord::stored(*next, order)
+        })
+        .collect();
+    Box::pin(async move { Ok(stored) })
+}
+
+/// Moves the paused clock on by `ms` and lets every timer that fell due run, with what they
+/// spawned: a round trip through the actor's mailbox means its context has run everything due
+/// before it.
+pub async fn advance(addr: &Addr<DealActor>, ms: u64) {
+    tokio::time::advance(Duration::from_millis(ms)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    addr.send(Snapshot).await.expect("the actor runs");
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
     }
 }
