@@ -105,6 +105,7 @@ fn deal_actor(c: &mut Criterion) {
             record: record(10),
             units_by_customer: HashMap::new(),
             claims: Vec::new(),
+            waitlist: Vec::new(),
         })
     });
     c.bench_function("deal_actor/round_trip", |b| {

@@ -112,6 +112,9 @@ pub struct Settings {
     /// Live stock listeners (`GET /deals/{id}/events`) this node holds at most (then 503).
     #[arg(long, env = "TOPKART_EVENT_LISTENERS_MAX", default_value_t = 10_000, value_parser = at_least_one())]
     pub event_listeners_max: usize,
+    /// Customers one deal's waitlist holds at most (then 409 `WAITLIST_FULL`).
+    #[arg(long, env = "TOPKART_WAITLIST_MAX", default_value_t = crate::state::WAITLIST_MAX_DEFAULT, value_parser = at_least_one())]
+    pub waitlist_max: usize,
     /// Live stock event writes a second the node makes at most (all listeners together);
     /// beyond it each listener is sent less often than ten times a second.
     #[arg(long, env = "TOPKART_EVENT_WRITES_PER_SEC", default_value_t = 20_000, value_parser = at_least_one())]

@@ -71,6 +71,8 @@ error_codes! {
     PaymentExpired => ("PAYMENT_EXPIRED", CONFLICT),
     PaymentRequired => ("PAYMENT_REQUIRED", CONFLICT),
     PriceChanged => ("PRICE_CHANGED", CONFLICT),
+    NotSoldOut => ("NOT_SOLD_OUT", CONFLICT),
+    WaitlistFull => ("WAITLIST_FULL", CONFLICT),
 }
 
 impl ErrorCode {

@@ -159,21 +159,24 @@ impl Application {
         })?;
         let cluster = join_cluster(&settings, address).await?;
         let node_id = cluster.node_id.clone();
-        let state: State = web::Data::new(AppState::new(
-            store,
-            engine,
-            hasher,
-            keys.clone(),
-            IdempotencyCache::new(settings.idempotency_keys_max),
-            metrics,
-            settings.rate_limits(),
-            loaded_deals.malformed,
-            cluster,
-            crate::live::LiveStock::new(
-                settings.event_listeners_max,
-                settings.event_writes_per_sec,
-            ),
-        ));
+        let state: State = web::Data::new(
+            AppState::new(
+                store,
+                engine,
+                hasher,
+                keys.clone(),
+                IdempotencyCache::new(settings.idempotency_keys_max),
+                metrics,
+                settings.rate_limits(),
+                loaded_deals.malformed,
+                cluster,
+                crate::live::LiveStock::new(
+                    settings.event_listeners_max,
+                    settings.event_writes_per_sec,
+                ),
+            )
+            .with_waitlist_max(settings.waitlist_max),
+        );
         spawn_live_ticker(state.clone());
         if let (Some(ownership), Some(membership), Some(feed)) = (
             &state.cluster.ownership,

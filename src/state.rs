@@ -11,6 +11,9 @@ use crate::auth::{JwtKeys, PasswordHasher};
 use crate::idempotency::IdempotencyCache;
 use crate::store::{MalformedDeal, Store};
 
+/// Entries a deal's waitlist holds at most, unless configured otherwise.
+pub const WAITLIST_MAX_DEFAULT: usize = 10_000;
+
 pub struct AppState {
     pub store: Arc<Store>,
     pub engine: Engine,
@@ -27,6 +30,8 @@ pub struct AppState {
     pub cluster: crate::cluster::ClusterState,
     /// The live stock streams (`GET /deals/{id}/events`).
     pub live: crate::live::LiveStock,
+    /// Entries a deal's waitlist holds at most (`TOPKART_WAITLIST_MAX`).
+    pub waitlist_max: usize,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     draining: AtomicBool,
 }
@@ -60,8 +65,15 @@ impl AppState {
             malformed_deals,
             cluster,
             live,
+            waitlist_max: WAITLIST_MAX_DEFAULT,
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// The same state with another waitlist bound (set at start from the configuration).
+    pub fn with_waitlist_max(mut self, waitlist_max: usize) -> Self {
+        self.waitlist_max = waitlist_max;
+        self
     }
 
     pub fn start_draining(&self) {

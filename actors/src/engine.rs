@@ -107,6 +107,7 @@ impl Engine {
     pub fn launch(&self, loaded: LoadedDeal) -> (DealHandle, i64) {
         let (mut state, drift) = DealState::recover(loaded.record, loaded.units_by_customer);
         state.load_claims(loaded.claims);
+        state.load_waitlist(loaded.waitlist);
         (self.start_deal(state, true), drift)
     }
 

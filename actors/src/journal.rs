@@ -49,4 +49,22 @@ pub trait Journal: Send + Sync + 'static {
         let _ = (deal_id, order_ids, owner_epoch, now);
         Box::pin(async { Err(JournalError::Failed("this journal keeps no claims".into())) })
     }
+
+    /// Stores the orders of waitlist entries being served, in one transaction under the
+    /// deal's fencing epoch: each order inserted, its entry marked promoted with it, and the
+    /// units taken off the deal's stored stock. All or nothing. Returns the stored orders in
+    /// the given order.
+    fn promote_waitlist(
+        &self,
+        deal_id: DealId,
+        owner_epoch: i64,
+        promotions: Vec<(crate::model::WaitingEntry, NewOrder)>,
+    ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
+        let _ = (deal_id, owner_epoch, promotions);
+        Box::pin(async {
+            Err(JournalError::Failed(
+                "this journal keeps no waitlist".into(),
+            ))
+        })
+    }
 }

@@ -66,6 +66,7 @@ fn live_deal(units: i64) -> LoadedDeal {
         record: support::open_deal(units),
         units_by_customer: HashMap::new(),
         claims: Vec::new(),
+        waitlist: Vec::new(),
     }
 }
 
@@ -327,6 +328,7 @@ async fn claimed_orders_are_reported_to_their_deal_and_returned_on_failure() {
         },
         units_by_customer: HashMap::new(),
         claims: Vec::new(),
+        waitlist: Vec::new(),
     });
     other.addr.send(actors::deal::Snapshot).await.expect("runs");
     journal.fail.store(true, Ordering::SeqCst);

@@ -47,6 +47,7 @@ impl Journal for StoreLikeJournal {
             record: deal.clone(),
             units_by_customer: HashMap::new(),
             claims: Vec::new(),
+            waitlist: Vec::new(),
         };
         Box::pin(async move { Ok(loaded) })
     }

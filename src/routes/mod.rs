@@ -16,6 +16,7 @@ pub mod statistics;
 pub mod top_kart;
 pub mod tracking;
 pub mod users;
+pub mod waitlist;
 
 use actix_web::{HttpRequest, web};
 
@@ -52,6 +53,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(deals::update)),
                 )
                 .service(resource("/deals/{id}/events", "GET").route(web::get().to(events::stream)))
+                .service(
+                    resource("/deals/{id}/waitlist", "POST").route(web::post().to(waitlist::join)),
+                )
+                .service(
+                    resource("/deals/{id}/waitlist/me", "GET, DELETE")
+                        .route(web::get().to(waitlist::mine))
+                        .route(web::delete().to(waitlist::leave)),
+                )
                 .service(
                     resource("/orders/{id}", "GET, PATCH")
                         .route(web::get().to(orders::get))

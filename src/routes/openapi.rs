@@ -18,6 +18,7 @@ use crate::routes::statistics::Statistics;
 use crate::routes::top_kart::{Approved, TopKartDeal, TopKartOrder, TopKartProduct, Tracked};
 use crate::routes::tracking::{TrackingRequest, TrackingView};
 use crate::routes::users::{CreateUser, CreditRequest};
+use crate::routes::waitlist::{JoinWaitlist, WaitlistEntryView};
 use crate::service::deals::{CreateDeal, UpdateDeal};
 use crate::wire::{DealView, OrderView, Page, UserView};
 
@@ -120,7 +121,7 @@ fn meaning(status: &str) -> &'static str {
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
         place_order, list_orders, get_order, change_order, cancel_order, pay_order, set_order_status,
-        add_tracking, list_tracking, order_statistics,
+        add_tracking, list_tracking, order_statistics, join_waitlist, my_waitlist_entry, leave_waitlist,
         deal_events, livez, readyz, metrics, openapi_json, cluster,
         compat_create_user, compat_create_deal, compat_update_deal, compat_update_order_status,
         compat_active_deals, compat_place_order, compat_check_order_status,
@@ -294,6 +295,27 @@ fn set_order_status() {}
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorEnvelope),
         (status = 503, description = "OVERLOADED: the node holds as many listeners as it may, or is shutting down", body = ErrorEnvelope)))]
 fn deal_events() {}
+
+/// Join a sold-out deal's waitlist (customers): units that come free go to the waitlist first,
+/// in the order customers joined, skipping an entry larger than the free units; a served entry
+/// becomes an order (with the deal's payment window). Entries end with the deal's round.
+#[utoipa::path(post, path = "/api/v1/deals/{id}/waitlist", tag = "deals", params(("id" = i64, Path, minimum = 1)), request_body = JoinWaitlist, security(("bearer" = [])),
+    responses((status = 201, body = WaitlistEntryView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "NOT_SOLD_OUT (units are on the shelf), CONFLICT (waiting already), WAITLIST_FULL, LIMIT_EXCEEDED, DEAL_CLOSED, DEAL_EXPIRED or DEAL_NOT_STARTED", body = ErrorEnvelope),
+        (status = 503, body = ErrorEnvelope)))]
+fn join_waitlist() {}
+
+/// The caller's newest entry on the deal's waitlist: its place while it waits, its order once
+/// served.
+#[utoipa::path(get, path = "/api/v1/deals/{id}/waitlist/me", tag = "deals", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = WaitlistEntryView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+fn my_waitlist_entry() {}
+
+/// Leave the deal's waitlist.
+#[utoipa::path(delete, path = "/api/v1/deals/{id}/waitlist/me", tag = "deals", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 204, description = "Left"), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: the entry is being served (its order is on the way)", body = ErrorEnvelope), (status = 503, body = ErrorEnvelope)))]
+fn leave_waitlist() {}
 
 // ---- operations ------------------------------------------------------------------------------
 

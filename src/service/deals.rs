@@ -235,6 +235,7 @@ pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealReco
             record: record.clone(),
             units_by_customer: Default::default(),
             claims: Vec::new(),
+            waitlist: Vec::new(),
         },
     );
     tracing::info!(

@@ -12,6 +12,7 @@ pub mod deals;
 pub mod feed;
 pub mod orders;
 pub mod payments;
+pub mod waitlist;
 
 use actors::deal::{DealRecord, Reload, Snapshot};
 use actors::deal_handle::DealHandle;

@@ -99,16 +99,19 @@ impl Store {
                 .insert(customer_id, units);
         }
         let mut claims = self.unpaid_claims(None).await?;
+        let mut waiting = self.waiting_entries(None).await?;
         let mut loaded = LoadedDeals::default();
         for row in rows {
             match row {
                 Ok(record) => {
                     let units_by_customer = by_deal.remove(&record.id).unwrap_or_default();
                     let claims = claims.remove(&record.id).unwrap_or_default();
+                    let waitlist = waiting.remove(&record.id).unwrap_or_default();
                     loaded.deals.push(LoadedDeal {
                         record,
                         units_by_customer,
                         claims,
+                        waitlist,
                     });
                 }
                 Err(StoreError::Malformed {
@@ -146,10 +149,16 @@ impl Store {
             .await?
             .remove(&deal_id)
             .unwrap_or_default();
+        let waitlist = self
+            .waiting_entries(Some(deal_id))
+            .await?
+            .remove(&deal_id)
+            .unwrap_or_default();
         Ok(Some(LoadedDeal {
             record,
             units_by_customer: held.into_iter().collect(),
             claims,
+            waitlist,
         }))
     }
 
@@ -293,7 +302,15 @@ impl Store {
                            WHERE id = $1 AND recurrence = 'daily' AND rearmed_day < $2";
         let midnight = day * actors::clock::DAY_MS;
         let now = actors::clock::now_ms();
-        on_pool!(self, pool => sqlx::query(SQL).bind(deal_id).bind(day).bind(midnight).bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
+        // The earlier rounds' entries end with them.
+        const EXPIRE: &str = "UPDATE waitlist_entries SET status = 'EXPIRED', updated_at = $2 \
+                              WHERE deal_id = $1 AND status = 'WAITING' AND round < (SELECT round FROM deals WHERE id = $1)";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SQL).bind(deal_id).bind(day).bind(midnight).bind(now).execute(&mut *tx).await?;
+            sqlx::query(EXPIRE).bind(deal_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
         let loaded = self.load_deal(deal_id).await?;
         loaded.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }

@@ -18,15 +18,7 @@ impl Journal for StoreJournal {
     ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
         let store = self.0.clone();
         Box::pin(async move {
-            let ids = store
-                .commit_orders(&orders)
-                .await
-                .map_err(|error| match error {
-                    super::error::StoreError::OwnershipLost { deal_ids } => {
-                        JournalError::OwnershipLost { deal_ids }
-                    }
-                    other => JournalError::Failed(error_chain(&other)),
-                })?;
+            let ids = store.commit_orders(&orders).await.map_err(journal_error)?;
             Ok(ids
                 .into_iter()
                 .zip(orders)
@@ -47,12 +39,7 @@ impl Journal for StoreJournal {
             store
                 .lapse_claims(deal_id, &order_ids, owner_epoch, now)
                 .await
-                .map_err(|error| match error {
-                    super::error::StoreError::OwnershipLost { deal_ids } => {
-                        JournalError::OwnershipLost { deal_ids }
-                    }
-                    other => JournalError::Failed(error_chain(&other)),
-                })
+                .map_err(journal_error)
         })
     }
 
@@ -64,5 +51,35 @@ impl Journal for StoreJournal {
                 .await
                 .map_err(|error| JournalError::Failed(error_chain(&error)))
         })
+    }
+
+    fn promote_waitlist(
+        &self,
+        deal_id: DealId,
+        owner_epoch: i64,
+        promotions: Vec<(actors::model::WaitingEntry, NewOrder)>,
+    ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let ids = store
+                .promote_waitlist(deal_id, owner_epoch, &promotions)
+                .await
+                .map_err(journal_error)?;
+            Ok(ids
+                .into_iter()
+                .zip(promotions)
+                .map(|(id, (_, order))| OrderRecord::stored(id, order))
+                .collect())
+        })
+    }
+}
+
+/// A store error as the engine sees it: ownership lost, or a failure (logged with its cause).
+fn journal_error(error: super::error::StoreError) -> JournalError {
+    match error {
+        super::error::StoreError::OwnershipLost { deal_ids } => {
+            JournalError::OwnershipLost { deal_ids }
+        }
+        other => JournalError::Failed(error_chain(&other)),
     }
 }

@@ -11,6 +11,7 @@
 //! - `users`, `tokens`, `deals`, `orders`: the queries of each resource, as `impl Store` blocks.
 //! - `tracking`: an order's tracking events; `statistics`: figures computed from the rows.
 //! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
+//! - `waitlist`: waitlist entries, and serving them (order and promotion in one transaction).
 //! - `journal`: the store as the engine's `Journal`.
 
 mod deals;
@@ -24,6 +25,7 @@ mod statistics;
 mod tokens;
 mod tracking;
 mod users;
+mod waitlist;
 
 pub use deals::{LoadedDeals, MalformedDeal, NewDeal, StockCheck};
 pub use error::StoreError;
@@ -35,3 +37,4 @@ pub use rows::{DealRow, User};
 pub use statistics::{DaySales, DealSale, OrderTotals};
 pub use tracking::{NewTrackingEvent, TrackingEvent};
 pub use users::NewUser;
+pub use waitlist::EntryRow;

@@ -41,3 +41,5 @@ mod security;
 mod top_kart;
 mod undo;
 mod validation;
+mod waitlist;
+mod waitlist_faults;

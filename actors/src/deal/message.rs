@@ -4,6 +4,7 @@
 use actix::Message;
 
 use super::claims::{Claim, PaymentRefusal};
+use super::waitlist::{JoinRefusal, Leaving, WaitingEntry};
 use crate::model::{
     ClaimedOrder, DealRecord, DealTerms, LoadedDeal, PlaceReply, ReserveError, ResizeError,
     ReturnedUnits,
@@ -166,3 +167,20 @@ pub struct Reload {
 #[derive(Message, Debug)]
 #[rtype(result = "bool")]
 pub struct Follow(pub DealRecord);
+
+/// A stored waitlist entry asks to join: taken in if the deal is sold out and selling, and
+/// the waitlist is shorter than `max`. Answers the entry's position (1: next to be served).
+/// A refused entry changes nothing here; the caller removes it from the store.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<usize, JoinRefusal>")]
+pub struct JoinWaitlist {
+    pub entry: WaitingEntry,
+    pub max: usize,
+}
+
+/// The customer leaves the deal's waitlist (unless their entry is being served).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Leaving")]
+pub struct LeaveWaitlist {
+    pub customer_id: CustomerId,
+}

@@ -5,15 +5,17 @@ mod actor;
 mod claims;
 mod message;
 mod state;
+mod waitlist;
 
 pub use actor::{DealActor, link};
 pub use claims::{Claim, Claims, PaymentRefusal};
 pub use message::{
     Amend, Attribute, BeginPayment, ChangeQuantity, ChangeRefusal, EndChange, EndPayment, Follow,
-    LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits, SetClosed, Snapshot,
-    StoredClaims,
+    JoinWaitlist, LeaveWaitlist, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
+    SetClosed, Snapshot, StoredClaims,
 };
 pub use state::{DealState, Reservation, order_total};
+pub use waitlist::{EntryId, JoinRefusal, Leaving, WaitingEntry, Waitlist};
 
 // The deal's plain data, where code written against `deal::` looks for it.
 pub use crate::model::{

@@ -150,6 +150,8 @@ pub struct LoadedDeal {
     pub units_by_customer: HashMap<CustomerId, i64>,
     /// Its open, unpaid orders of the current round (a deal with a payment window).
     pub claims: Vec<(crate::OrderId, super::order::Claim)>,
+    /// Its waiting waitlist entries of the current round, in the order they joined.
+    pub waitlist: Vec<super::order::WaitingEntry>,
 }
 
 /// One thing wrong with a stored deal: the column and what is wrong with its value.

@@ -8,6 +8,6 @@ mod refusal;
 pub use deal::{DealRecord, DealStatus, DealTerms, LoadedDeal, Problem, Recurrence};
 pub use order::{
     Claim, ClaimedOrder, NewOrder, OrderRecord, OrderStatus, PaymentStatus, PlaceReply,
-    ReturnedUnits,
+    ReturnedUnits, WaitingEntry,
 };
 pub use refusal::{PlaceError, ReserveError, ResizeError};

@@ -142,6 +142,16 @@ impl OrderRecord {
     }
 }
 
+/// A customer waiting for `quantity` units of a sold-out deal's `round` (a waitlist entry as
+/// its deal holds it; `id` is the store's, and entries are served in the order of their ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingEntry {
+    pub id: i64,
+    pub customer_id: CustomerId,
+    pub quantity: i64,
+    pub round: i64,
+}
+
 /// A stored order awaiting payment (its deal has a payment window): a claim on its units
 /// until `pay_by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

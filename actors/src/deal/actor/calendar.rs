@@ -87,6 +87,8 @@ impl DealActor {
                         // are the old round's: none come back to the new one).
                         *state.claims_mut() = std::mem::take(actor.state.claims_mut());
                         state.load_claims(loaded.claims);
+                        // The old round's entries are over; the store has none of the new.
+                        state.load_waitlist(loaded.waitlist);
                         if drift != 0 {
                             tracing::error!(
                                 deal_id,

@@ -22,7 +22,7 @@ use super::message::{
     Amend, Attribute, Follow, LoseOwnership, PlaceOrder, Release, Reload, Resize, ReturnUnits,
     SetClosed, Snapshot, StoredClaims,
 };
-use super::state::DealState;
+use super::state::{DealState, Reservation};
 use crate::OrderId;
 use crate::clock::Clock;
 use crate::fast_path::mirror::DealMirror;
@@ -35,6 +35,7 @@ use crate::order_writer::{DealLink, PendingOrder, WriterHandle};
 
 mod calendar;
 mod payments;
+mod waitlist;
 
 /// The writer's way back to a deal: its actor's address. `do_send` on purpose: neither message
 /// may be lost to a full mailbox, and each is bounded by one batch.
@@ -89,6 +90,8 @@ pub struct DealActor {
     claims_timer: Option<SpawnHandle>,
     /// After a lapse the store could not take: no lapse is tried again before this instant.
     lapse_retry_at: crate::Millis,
+    /// After a promotion the store could not take: no waitlist entry is served before this.
+    promotion_retry_at: crate::Millis,
 }
 
 impl DealActor {
@@ -115,6 +118,7 @@ impl DealActor {
             parked: VecDeque::new(),
             claims_timer: None,
             lapse_retry_at: 0,
+            promotion_retry_at: 0,
         }
     }
 
@@ -170,6 +174,32 @@ impl DealActor {
         }
     }
 
+    /// The order of a reservation made at `now`, sold under the deal's current epoch.
+    fn new_order(
+        &self,
+        reservation: Reservation,
+        idempotency_key: Option<String>,
+        now: crate::Millis,
+    ) -> NewOrder {
+        NewOrder {
+            deal_id: reservation.deal_id,
+            round: reservation.round,
+            customer_id: reservation.customer_id,
+            quantity: reservation.quantity,
+            unit_price: reservation.unit_price,
+            total_price: reservation.total_price,
+            idempotency_key,
+            created_at: now,
+            owner_epoch: self.state.record().owner_epoch,
+            // A deal with a payment window sells claims: paid by then, or cancelled then.
+            pay_by: self
+                .state
+                .record()
+                .payment_window_secs
+                .map(|secs| now + secs * 1_000),
+        }
+    }
+
     /// Reserves through the state (the loan recalled) and hands the order to the writer.
     fn place(&mut self, msg: PlaceOrder, ctx: &mut Context<Self>) {
         if !self.owned {
@@ -195,23 +225,7 @@ impl DealActor {
                 return;
             }
         };
-        let order = NewOrder {
-            deal_id: reservation.deal_id,
-            round: reservation.round,
-            customer_id: reservation.customer_id,
-            quantity: reservation.quantity,
-            unit_price: reservation.unit_price,
-            total_price: reservation.total_price,
-            idempotency_key: msg.idempotency_key,
-            created_at: now,
-            owner_epoch: self.state.record().owner_epoch,
-            // A deal with a payment window sells claims: paid by then, or cancelled then.
-            pay_by: self
-                .state
-                .record()
-                .payment_window_secs
-                .map(|secs| now + secs * 1_000),
-        };
+        let order = self.new_order(reservation, msg.idempotency_key, now);
         let deal = self.link.get_or_insert_with(|| link(ctx.address())).clone();
         let pending = PendingOrder {
             order,
@@ -246,6 +260,9 @@ impl Actor for DealActor {
         }
         self.schedule_expiry(ctx);
         self.schedule_claims(ctx);
+        // Units may have come free while the engine was down (a cancellation stored just
+        // before a crash): the waitlist is served first.
+        self.serve_waitlist(ctx);
     }
 }
 
@@ -273,6 +290,7 @@ impl Handler<Attribute> for DealActor {
             self.state
                 .attribute(order.customer_id, order.quantity, order.round);
         }
+        self.serve_waitlist(ctx);
         self.serve_parked(ctx);
     }
 }
@@ -280,7 +298,7 @@ impl Handler<Attribute> for DealActor {
 impl Handler<Release> for DealActor {
     type Result = bool;
 
-    fn handle(&mut self, msg: Release, _: &mut Self::Context) -> bool {
+    fn handle(&mut self, msg: Release, ctx: &mut Self::Context) -> bool {
         if !self.owned {
             return false;
         }
@@ -291,6 +309,7 @@ impl Handler<Release> for DealActor {
         }
         let released = self.state.release(msg.customer_id, msg.quantity, msg.round);
         self.publish_units();
+        self.serve_waitlist(ctx);
         released
     }
 }
@@ -315,6 +334,7 @@ impl Handler<ReturnUnits> for DealActor {
         }
         self.publish_units();
         let _ = units.reply.send(Err(units.error));
+        self.serve_waitlist(ctx);
         self.serve_parked(ctx);
     }
 }
@@ -322,13 +342,15 @@ impl Handler<ReturnUnits> for DealActor {
 impl Handler<Resize> for DealActor {
     type Result = Result<DealRecord, ResizeError>;
 
-    fn handle(&mut self, msg: Resize, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Resize, ctx: &mut Self::Context) -> Self::Result {
         self.recall();
         let resized = self.state.resize(msg.delta_units);
         if resized.is_ok() {
             self.state.set_updated_at(msg.updated_at);
         }
         self.publish();
+        // Units added go to the waitlist first.
+        self.serve_waitlist(ctx);
         resized?;
         Ok(self.state.record().clone())
     }
@@ -349,7 +371,8 @@ impl Handler<Amend> for DealActor {
         if self.state.record().expires_at != expires_at {
             self.schedule_expiry(ctx);
         }
-        // A limit lifted: parked orders need not wait any more.
+        // A limit lifted: parked orders need not wait any more, and entries may fit now.
+        self.serve_waitlist(ctx);
         self.serve_parked(ctx);
         MessageResult(self.state.record().clone())
     }
@@ -358,13 +381,15 @@ impl Handler<Amend> for DealActor {
 impl Handler<SetClosed> for DealActor {
     type Result = Result<DealRecord, ReserveError>;
 
-    fn handle(&mut self, msg: SetClosed, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SetClosed, ctx: &mut Self::Context) -> Self::Result {
         if !msg.closed && self.clock.now_ms() >= self.state.record().expires_at {
             return Err(ReserveError::Expired);
         }
         self.recall();
         self.state.set_closed(msg.closed, msg.updated_at);
         self.publish();
+        // Reopened: units freed while it was closed go to the waitlist first.
+        self.serve_waitlist(ctx);
         Ok(self.state.record().clone())
     }
 }
@@ -407,6 +432,7 @@ impl Handler<Reload> for DealActor {
             DealState::recover(msg.loaded.record, msg.loaded.units_by_customer);
         assert_eq!(state.id(), self.state.id(), "a deal reloads only itself");
         state.load_claims(msg.loaded.claims);
+        state.load_waitlist(msg.loaded.waitlist);
         self.state = state;
         // The stored deal is the truth, its epoch included. A takeover sells under the new
         // epoch; any other reload sells on only under the epoch it sold under, so a node that
@@ -419,6 +445,7 @@ impl Handler<Reload> for DealActor {
             self.rearm_or_schedule(ctx);
         }
         self.schedule_claims(ctx);
+        self.serve_waitlist(ctx);
         self.serve_parked(ctx);
         drift
     }

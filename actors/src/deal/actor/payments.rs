@@ -79,6 +79,8 @@ impl DealActor {
                         }
                     }
                     actor.publish_units();
+                    // The lapsed units go to the waitlist first.
+                    actor.serve_waitlist(ctx);
                     tracing::debug!(
                         deal_id = actor.state.id(),
                         lapsed = lapsed.len(),
@@ -183,6 +185,7 @@ impl Handler<EndChange> for DealActor {
             self.state
                 .release(msg.customer_id, msg.give_back, msg.round);
             self.publish_units();
+            self.serve_waitlist(ctx);
         }
         if let Some(order_id) = self
             .state

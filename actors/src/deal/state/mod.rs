@@ -17,9 +17,12 @@
 use std::collections::HashMap;
 
 use super::claims::Claims;
+use super::waitlist::{WaitingEntry, Waitlist};
 use crate::limits::{ORDER_QUANTITY_MAX, UNITS_MAX};
 use crate::model::{DealRecord, DealStatus, DealTerms, Recurrence, ReserveError, ResizeError};
 use crate::{CustomerId, DealId, Millis};
+
+mod waitlist;
 
 /// Units set aside for one order: what the order writer persists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,8 @@ pub struct DealState {
     /// Stored orders of this round awaiting payment (a deal with a payment window). Their
     /// units are part of `sold_units` until they are paid, cancelled or lapsed.
     claims: Claims,
+    /// Customers waiting for units of this round, served as units come free.
+    waitlist: Waitlist,
 }
 
 impl DealState {
@@ -84,6 +89,7 @@ impl DealState {
             unattributed_units: 0,
             rearming: false,
             claims: Claims::default(),
+            waitlist: Waitlist::default(),
         };
         state.assert_conserved();
         (state, drift)
@@ -99,6 +105,7 @@ impl DealState {
             unattributed_units: 0,
             rearming: false,
             claims: Claims::default(),
+            waitlist: Waitlist::default(),
         };
         state.assert_conserved();
         state
@@ -116,6 +123,7 @@ impl DealState {
             unattributed_units: sold_units,
             rearming: false,
             claims: Claims::default(),
+            waitlist: Waitlist::default(),
         };
         state.assert_conserved();
         state
@@ -139,6 +147,24 @@ impl DealState {
     pub fn load_claims(&mut self, claims: Vec<(crate::OrderId, crate::model::Claim)>) {
         for (order_id, claim) in claims {
             self.claims.insert(order_id, claim);
+        }
+    }
+
+    pub fn waitlist(&self) -> &Waitlist {
+        &self.waitlist
+    }
+
+    pub fn waitlist_mut(&mut self) -> &mut Waitlist {
+        &mut self.waitlist
+    }
+
+    /// Takes in the store's waiting entries of the current round (start, takeover, re-arm),
+    /// in the order they joined. Entries of another round are over: left out.
+    pub fn load_waitlist(&mut self, entries: Vec<WaitingEntry>) {
+        for entry in entries {
+            if entry.round == self.record.round {
+                self.waitlist.insert(entry);
+            }
         }
     }
 
