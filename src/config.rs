@@ -54,6 +54,22 @@ impl FromStr for Secret {
     }
 }
 
+/// E-mail: the server's mailer takes these.
+#[derive(Debug, Clone, Args)]
+pub struct MailSettings {
+    /// The SMTP server e-mail goes through, e.g. smtp://127.0.0.1:2525 (unset: nothing is
+    /// sent; what would be is logged).
+    #[arg(long, env = "TOPKART_SMTP_URL")]
+    pub smtp_url: Option<Secret>,
+    /// The sender of every message.
+    #[arg(
+        long,
+        env = "TOPKART_MAIL_FROM",
+        default_value = "Topkart <orders@topkart.example>"
+    )]
+    pub mail_from: String,
+}
+
 /// Everything `topkart serve` takes.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -63,6 +79,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterSettings,
+    #[command(flatten)]
+    pub mail: MailSettings,
     /// Connections in the store's pool at most.
     #[arg(long, env = "TOPKART_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,

@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod json;
 pub mod live;
 pub mod loadtest;
+pub mod mail;
 pub mod rate_limit;
 pub mod routes;
 pub mod service;

@@ -178,6 +178,13 @@ impl Application {
             .with_waitlist_max(settings.waitlist_max),
         );
         spawn_live_ticker(state.clone());
+        crate::mail::Mailer::new(
+            state.store.clone(),
+            &settings.mail,
+            !state.cluster.is_cluster(),
+        )
+        .map_err(StartupError::Config)?
+        .spawn();
         if let (Some(ownership), Some(membership), Some(feed)) = (
             &state.cluster.ownership,
             &state.cluster.membership,

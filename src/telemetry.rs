@@ -82,6 +82,18 @@ fn describe_metrics() {
         "Orders taken into the engine, by path (claimed from the lent counter, or decided by the deal's actor)"
     );
     describe_counter!(
+        "topkart_mail_sent_total",
+        "E-mail messages delivered to the SMTP server"
+    );
+    describe_counter!(
+        "topkart_mail_failures_total",
+        "E-mail deliveries that failed (tried again with back-off)"
+    );
+    describe_counter!(
+        "topkart_waitlist_promotions_total",
+        "Waitlist entries served with units that came free"
+    );
+    describe_counter!(
         "topkart_orders_placed_total",
         "Orders stored and acknowledged with a 201"
     );

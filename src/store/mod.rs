@@ -12,12 +12,14 @@
 //! - `tracking`: an order's tracking events; `statistics`: figures computed from the rows.
 //! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
 //! - `waitlist`: waitlist entries, and serving them (order and promotion in one transaction).
+//! - `outbox`: the e-mail owed, written with what caused it, and the mailer's leases.
 //! - `journal`: the store as the engine's `Journal`.
 
 mod deals;
 mod error;
 mod journal;
 mod orders;
+mod outbox;
 mod payments;
 mod pool;
 mod rows;
@@ -31,6 +33,7 @@ pub use deals::{LoadedDeals, MalformedDeal, NewDeal, StockCheck};
 pub use error::StoreError;
 pub use journal::StoreJournal;
 pub use orders::{OrderFilter, Transition};
+pub use outbox::{MailKind, MailOrder, OwedMail};
 pub use payments::{Payment, UserFilter};
 pub use pool::Store;
 pub use rows::{DealRow, User};

@@ -56,6 +56,12 @@ macro_rules! sqlite_commit_batch {
              CASE WHEN value ->> 8 IS NULL THEN 'NOT_REQUIRED' ELSE 'UNPAID' END, value ->> 8 \
              FROM json_each($1) ORDER BY key RETURNING id; ",
             $take_units,
+            // The batch's confirmations are owed from the same transaction (`outbox`): the
+            // orders just inserted are the last `json_array_length($1)` ids (one statement
+            // on the one writer's connection numbers them in a row).
+            "; INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
+             SELECT 'ORDER_CONFIRMED', json_group_array(id), 0, max(created_at) FROM orders \
+             WHERE id > last_insert_rowid() - json_array_length($1)",
             "; COMMIT;"
         )
     };
@@ -102,7 +108,10 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
          THEN deals.available_units - take.quantity ELSE deals.available_units END \
        FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[]) AS take (deal_id, round, quantity, epoch) \
        WHERE deals.id = take.deal_id AND deals.owner_epoch = take.epoch \
-       RETURNING deals.id) \
+       RETURNING deals.id), \
+     mailed AS ( \
+       INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
+       SELECT 'ORDER_CONFIRMED', json_agg(id)::TEXT, 0, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted) \
      SELECT inserted.id FROM inserted \
      CROSS JOIN (SELECT topkart_require_owner((SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
 

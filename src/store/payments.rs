@@ -106,6 +106,8 @@ impl Store {
                     return Ok(Payment::InsufficientBalance { balance });
                 }
                 sqlx::query(ENTRY).bind(customer_id).bind(order_id).bind(total).bind(now).bind(key).execute(&mut *tx).await?;
+                // The receipt is owed from the same transaction.
+                sqlx::query(super::outbox::INSERT_OUTBOX).bind("PAYMENT_RECEIPT").bind(format!("[{order_id}]")).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Payment::Paid)
             }

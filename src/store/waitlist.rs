@@ -191,6 +191,9 @@ impl Store {
                     sqlx::query(PROMOTE).bind(entry.id).bind(id).bind(order.created_at).execute(&mut *tx).await?;
                     ids.push(id);
                 }
+                // The served customers' notices are owed from the same transaction.
+                let owed = serde_json::to_string(&ids).unwrap_or_default();
+                sqlx::query(super::outbox::INSERT_OUTBOX).bind("WAITLIST_SERVED").bind(owed).bind(first.created_at).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(Ok(ids)))
             }

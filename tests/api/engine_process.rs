@@ -94,7 +94,13 @@ impl EngineProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
-            .connector(awc::Connector::new().limit(2_000))
+            .connector(
+                // Under the server's 5 s keep-alive: a connection the server closed while idle is
+                // never reused (awc would report it as "connector has been disconnected").
+                awc::Connector::new()
+                    .limit(2_000)
+                    .conn_keep_alive(Duration::from_secs(3)),
+            )
             .finish();
         Self {
             child,

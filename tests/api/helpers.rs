@@ -155,7 +155,13 @@ pub async fn spawn_app_with(test_store: TestStore, tune: impl FnOnce(&mut Settin
     let running = actix_web::rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
-        .connector(awc::Connector::new().limit(2_000))
+        .connector(
+            // Under the server's 5 s keep-alive: a connection the server closed while idle is
+            // never reused (awc would report it as "connector has been disconnected").
+            awc::Connector::new()
+                .limit(2_000)
+                .conn_keep_alive(Duration::from_secs(3)),
+        )
         .finish();
     let admin = state
         .store
@@ -265,6 +271,27 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.call("POST", path, token, Some(body)).await
+    }
+
+    /// A POST sent on a task of its own (so that many go at once): its answer, awaited later.
+    pub fn post_on_task(
+        &self,
+        path: String,
+        token: String,
+        body: Value,
+    ) -> impl std::future::Future<Output = Reply> + 'static {
+        let (client, url) = (self.client.clone(), self.url(&path));
+        let task = spawn(async move {
+            let mut response = client
+                .post(url)
+                .bearer_auth(token)
+                .send_json(&body)
+                .await
+                .expect("answered");
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (response.status(), body)
+        });
+        async move { task.await.expect("task") }
     }
 
     /// Places a single-unit order for the deal with the token.

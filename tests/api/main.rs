@@ -25,6 +25,7 @@ mod feed;
 mod lifecycle;
 mod limits;
 mod loadtest;
+mod mail;
 mod metrics;
 mod newcomer;
 mod openapi;

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Customer, TestApp, TestStore, assert_error, spawn, spawn_app, spawn_app_with,
+    Backend, Customer, TestApp, TestStore, assert_error, spawn_app, spawn_app_with,
 };
 
 async fn join(app: &TestApp, token: &str, deal_id: i64, quantity: i64) -> (StatusCode, Value) {
@@ -57,27 +57,6 @@ async fn promoted(app: &TestApp, token: &str, deal_id: i64) -> Value {
         assert!(Instant::now() < deadline, "never served: {body}");
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// A POST sent on its own task (so that many go at once).
-fn call(
-    app: &TestApp,
-    path: String,
-    token: String,
-    body: Value,
-) -> impl std::future::Future<Output = (StatusCode, Value)> + 'static {
-    let (client, url) = (app.client.clone(), app.url(&path));
-    let task = spawn(async move {
-        let mut response = client
-            .post(url)
-            .bearer_auth(token)
-            .send_json(&body)
-            .await
-            .expect("answered");
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        (response.status(), body)
-    });
-    async move { task.await.expect("task") }
 }
 
 async fn assert_conserved(app: &TestApp, deal_id: i64) {
@@ -285,8 +264,7 @@ async fn a_burst_with_payments_and_a_waitlist_sells_exactly_once(backend: Backen
         credited.expect("credited").expect("the waiter exists");
     }
     let orders = join_all(buyers.iter().map(|buyer| {
-        call(
-            &app,
+        app.post_on_task(
             "/api/v1/orders".into(),
             buyer.token.clone(),
             json!({"deal_id": deal_id}),
@@ -308,7 +286,7 @@ async fn a_burst_with_payments_and_a_waitlist_sells_exactly_once(backend: Backen
     let payers: Vec<(usize, i64)> = placed.iter().step_by(2).copied().collect();
     let joins = waiters.iter().map(|waiter| {
         let path = format!("/api/v1/deals/{deal_id}/waitlist");
-        call(&app, path, waiter.token.clone(), json!({"quantity": 1}))
+        app.post_on_task(path, waiter.token.clone(), json!({"quantity": 1}))
     });
     let payments = payers.iter().map(|(i, order_id)| {
         let (buyer, order_id) = (&buyers[*i], *order_id);
@@ -316,7 +294,7 @@ async fn a_burst_with_payments_and_a_waitlist_sells_exactly_once(backend: Backen
             app.store().clone(),
             format!("/api/v1/orders/{order_id}/pay"),
         );
-        let paying = call(&app, path, buyer.token.clone(), json!({}));
+        let paying = app.post_on_task(path, buyer.token.clone(), json!({}));
         async move {
             store
                 .credit(buyer.id, 1_234, i64::MAX / 4, now_ms())
