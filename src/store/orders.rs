@@ -9,6 +9,7 @@ use actors::{CustomerId, DealId, Millis, OrderId};
 use super::error::StoreError;
 use super::pool::{Backend, Store, on_pool};
 use super::rows::OrderRow;
+use super::statistics::{STATS_ADD, stats_key};
 
 /// Which orders a listing returns.
 #[derive(Debug, Clone, Default)]
@@ -57,11 +58,18 @@ macro_rules! sqlite_commit_batch {
              FROM json_each($1) ORDER BY key RETURNING id; ",
             $take_units,
             // The batch's confirmations are owed from the same transaction (`outbox`): the
-            // orders just inserted are the last `json_array_length($1)` ids (one statement
-            // on the one writer's connection numbers them in a row).
+            // orders just inserted are the last `json_array_length($1)` ids (one statement on
+            // the one writer's connection numbers them in a row; read before any other insert
+            // moves `last_insert_rowid()`).
             "; INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
              SELECT 'ORDER_CONFIRMED', json_group_array(id), 0, max(created_at) FROM orders \
              WHERE id > last_insert_rowid() - json_array_length($1)",
+            // The statistics move in the same transaction (`statistics`).
+            "; INSERT INTO order_stats (day, status, slot, orders, revenue) \
+             SELECT (value ->> 7) / 86400000, 'OPEN', (value ->> 0) % 64, COUNT(*), SUM(value ->> 5) \
+             FROM json_each($1) WHERE true GROUP BY 1, 3 ORDER BY 1, 3 \
+             ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
+             revenue = order_stats.revenue + excluded.revenue",
             "; COMMIT;"
         )
     };
@@ -109,6 +117,13 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[]) AS take (deal_id, round, quantity, epoch) \
        WHERE deals.id = take.deal_id AND deals.owner_epoch = take.epoch \
        RETURNING deals.id), \
+     counted AS ( \
+       INSERT INTO order_stats (day, status, slot, orders, revenue) \
+       SELECT created_at / 86400000, 'OPEN', deal_id % 64, COUNT(*), SUM(total_price) \
+       FROM UNNEST($1::BIGINT[], $6::BIGINT[], $8::BIGINT[]) AS counted (deal_id, total_price, created_at) \
+       GROUP BY 1, 3 ORDER BY 1, 3 \
+       ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + EXCLUDED.orders, \
+       revenue = order_stats.revenue + EXCLUDED.revenue), \
      mailed AS ( \
        INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
        SELECT 'ORDER_CONFIRMED', json_agg(id)::TEXT, 0, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted) \
@@ -360,6 +375,15 @@ impl Store {
                         sqlx::query(CREDIT_BACK).bind(customer_id).bind(total).execute(&mut *tx).await?;
                         sqlx::query(REFUND_ENTRY).bind(customer_id).bind(order_id).bind(total).bind(now).execute(&mut *tx).await?;
                     }
+                }
+                // The statistics last: every transaction locks the deal's row before them (the
+                // writer's batch too), and a status only moves forward (OPEN, APPROVED,
+                // FULFILLED, CANCELLED), so their rows are locked in one order and never
+                // deadlock.
+                if changed == 1 {
+                    let (day, slot) = stats_key(&current);
+                    sqlx::query(STATS_ADD).bind(day).bind(current.status.as_str()).bind(slot).bind(-1_i64).bind(-current.total_price).execute(&mut *tx).await?;
+                    sqlx::query(STATS_ADD).bind(day).bind(next.as_str()).bind(slot).bind(1_i64).bind(current.total_price).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Some(changed))

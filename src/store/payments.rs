@@ -10,6 +10,7 @@ use actors::{CustomerId, DealId, Millis, OrderId};
 use super::error::StoreError;
 use super::pool::{Backend, Store, on_pool};
 use super::rows::{User, UserRow};
+use super::statistics::{STATS_ADD, stats_day};
 
 /// The outcome of a payment attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +135,7 @@ impl Store {
     ) -> Result<Vec<OrderId>, StoreError> {
         const LAPSE: &str = "UPDATE orders SET status = 'CANCELLED', updated_at = $3 \
                              WHERE id = $1 AND deal_id = $2 AND status = 'OPEN' AND payment_status = 'UNPAID' AND pay_by <= $3 \
-                             RETURNING quantity, round";
+                             RETURNING quantity, round, total_price, created_at";
         const RESTOCK: &str = "UPDATE deals SET available_units = available_units + $2 WHERE id = $1 AND round = $3 AND owner_epoch = $4";
         const FENCE: &str = "SELECT COUNT(*) FROM deals WHERE id = $1 AND owner_epoch = $2";
         let lapsed: Option<Vec<OrderId>> = on_pool!(self, pool => {
@@ -147,9 +148,12 @@ impl Store {
                 }
                 let mut lapsed = Vec::new();
                 let mut units: std::collections::HashMap<i64, i64> = Default::default();
+                let mut lapsed_by_day: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
                 for order_id in order_ids {
-                    let row: Option<(i64, i64)> = sqlx::query_as(LAPSE).bind(order_id).bind(deal_id).bind(now).fetch_optional(&mut *tx).await?;
-                    if let Some((quantity, round)) = row {
+                    let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(LAPSE).bind(order_id).bind(deal_id).bind(now).fetch_optional(&mut *tx).await?;
+                    if let Some((quantity, round, total, created_at)) = row {
+                        let moved = lapsed_by_day.entry(stats_day(created_at)).or_insert((0, 0));
+                        *moved = (moved.0 + 1, moved.1 + total);
                         lapsed.push(*order_id);
                         *units.entry(round).or_default() += quantity;
                     }
@@ -158,6 +162,13 @@ impl Store {
                 // leaves them out.
                 for (round, quantity) in units {
                     sqlx::query(RESTOCK).bind(deal_id).bind(quantity).bind(round).bind(epoch).execute(&mut *tx).await?;
+                }
+                // The statistics after the deal's row, day by day (the order every
+                // transaction locks them in: see `transition_order`).
+                for (day, (orders, total)) in lapsed_by_day {
+                    let slot = deal_id % 64;
+                    sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(-orders).bind(-total).execute(&mut *tx).await?;
+                    sqlx::query(STATS_ADD).bind(day).bind("CANCELLED").bind(slot).bind(orders).bind(total).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(lapsed))
@@ -209,6 +220,8 @@ impl Store {
                     // Another node holds the deal (or its round moved on): nothing changes.
                     return Ok(None);
                 }
+                let (day, slot) = super::statistics::stats_key(order);
+                sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(0_i64).bind(order.unit_price * delta).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(true))
             }

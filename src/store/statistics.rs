@@ -1,7 +1,9 @@
-//! Order statistics, computed from the rows themselves every time (exact by construction: no
-//! counter that could drift from the orders). A customer's figures read through the customer's
-//! index; an admin's scan the orders (0.7-1.0 s at 1,000,000 orders on SQLite, see
-//! docs/BENCHMARKS.md: aggregates kept in the writer's own transaction are the way to 200 ms).
+//! Order statistics. A customer's figures are computed from their orders (through the
+//! customer's index). An admin's come from `order_stats`: orders and revenue by day of placing,
+//! status and slot, changed in the same transaction as every change to the orders they count
+//! (the writer's batch, a status change, a lapse, a quantity change, a served waitlist entry),
+//! so they are exact — never a counter beside the rows that could drift — and read a few hundred
+//! rows instead of every order (docs/BENCHMARKS.md; `tests/api/statistics_exact.rs` recounts).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +39,24 @@ pub struct DaySales {
     pub revenue: i64,
 }
 
+/// Adds `orders` and `revenue` (negative to take away) to the statistics of a day, status and
+/// slot: `$1` day, `$2` status, `$3` slot, `$4` orders, `$5` revenue. Run inside the
+/// transaction of the change it counts. Every number is bound as an `i64` (`1_i64`): Postgres
+/// prepares the text once, and an `i32` bound later is refused as "incorrect binary data".
+pub(super) const STATS_ADD: &str = "INSERT INTO order_stats (day, status, slot, orders, revenue) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
+    revenue = order_stats.revenue + excluded.revenue";
+
+/// The UTC day an instant falls on (the statistics' day).
+pub(super) fn stats_day(at: Millis) -> i64 {
+    at.div_euclid(actors::clock::DAY_MS)
+}
+
+/// An order's statistics row: the day it was placed and its deal's slot.
+pub(super) fn stats_key(order: &actors::journal::OrderRecord) -> (i64, i64) {
+    (stats_day(order.created_at), order.deal_id % 64)
+}
+
 impl Store {
     /// Orders by status and what they cost, for one customer or (`None`) for all.
     pub async fn order_totals(
@@ -46,7 +66,8 @@ impl Store {
         // Two texts, not `($1 IS NULL OR customer_id = $1)`: with the OR neither store uses the
         // customer index, and a customer's figures scanned every order (81 ms at 1,000,000
         // orders on SQLite for a customer with none; scripts/statistics.sh).
-        const ALL: &str = "SELECT status, COUNT(*), CAST(COALESCE(SUM(total_price), 0) AS BIGINT) FROM orders GROUP BY status";
+        const ALL: &str = "SELECT status, CAST(SUM(orders) AS BIGINT), CAST(SUM(revenue) AS BIGINT) FROM order_stats \
+                           GROUP BY status HAVING SUM(orders) <> 0";
         const ONE: &str = "SELECT status, COUNT(*), CAST(COALESCE(SUM(total_price), 0) AS BIGINT) FROM orders \
                            WHERE customer_id = $1 GROUP BY status";
         let rows: Vec<(String, i64, i64)> = match customer_id {
@@ -91,11 +112,10 @@ impl Store {
 
     /// Orders that hold units, and their revenue, per UTC day from `since`.
     pub async fn sales_by_day(&self, since: Millis) -> Result<Vec<DaySales>, StoreError> {
-        const SQL: &str = "SELECT created_at / 86400000 AS day, COUNT(*) AS orders, \
-                           CAST(COALESCE(SUM(total_price), 0) AS BIGINT) AS revenue FROM orders \
-                           WHERE created_at >= $1 AND status <> 'CANCELLED' GROUP BY created_at / 86400000 ORDER BY day";
-        let days: Vec<DaySales> =
-            on_pool!(self, pool => sqlx::query_as(SQL).bind(since).fetch_all(pool).await)?;
+        const SQL: &str = "SELECT day, CAST(SUM(orders) AS BIGINT) AS orders, CAST(SUM(revenue) AS BIGINT) AS revenue \
+                           FROM order_stats WHERE day >= $1 AND status <> 'CANCELLED' \
+                           GROUP BY day HAVING SUM(orders) <> 0 ORDER BY day";
+        let days: Vec<DaySales> = on_pool!(self, pool => sqlx::query_as(SQL).bind(stats_day(since)).fetch_all(pool).await)?;
         Ok(days)
     }
 }

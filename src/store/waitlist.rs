@@ -189,6 +189,8 @@ impl Store {
                         .bind(order.unit_price).bind(order.total_price).bind(order.created_at).bind(order.pay_by)
                         .fetch_one(&mut *tx).await?;
                     sqlx::query(PROMOTE).bind(entry.id).bind(id).bind(order.created_at).execute(&mut *tx).await?;
+                    sqlx::query(super::statistics::STATS_ADD).bind(super::statistics::stats_day(order.created_at)).bind("OPEN")
+                        .bind(order.deal_id % 64).bind(1_i64).bind(order.total_price).execute(&mut *tx).await?;
                     ids.push(id);
                 }
                 // The served customers' notices are owed from the same transaction.

@@ -168,7 +168,9 @@ fn cents(value: &Value) -> i64 {
 }
 
 /// The statistics equal a recount from the orders the API lists: per customer and for
-/// admins, after orders of two deals, some cancelled, some approved.
+/// admins, after orders of three deals, some cancelled, approved, fulfilled, made smaller, a
+/// claim lapsed at its deadline and a waitlist entry served in its place (every path that
+/// changes the orders the admin's kept figures count).
 async fn statistics_equal_a_recount_of_the_orders(backend: Backend) {
     let app = spawn_app(backend).await;
     let kettle = app.create_deal(20, json!({"final_price": "30.00"})).await;
@@ -205,6 +207,55 @@ async fn statistics_equal_a_recount_of_the_orders(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/orders/{}/status", ids[3]),
+            Some(&app.admin_token),
+            Some(json!({"status": "FULFILLED"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/orders/{}", ids[5]),
+            Some(&buyers[2].token),
+            Some(json!({"quantity": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A one-unit deal with a 1-second window: the claim lapses, the waiting customer is served.
+    let claimed = app
+        .create_deal(1, json!({"final_price": "7.00", "payment_window_secs": 1}))
+        .await;
+    let (status, _) = app.order(&buyers[0].token, claimed).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/deals/{claimed}/waitlist"),
+            Some(&buyers[1].token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, entry) = app
+            .get(
+                &format!("/api/v1/deals/{claimed}/waitlist/me"),
+                Some(&buyers[1].token),
+            )
+            .await;
+        if entry["status"] == "PROMOTED" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never served: {entry}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The recount, from the listings.
     let recount = |orders: &[Value]| {

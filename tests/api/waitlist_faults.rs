@@ -199,6 +199,13 @@ async fn a_waitlist_with_payments_survives_a_sigkill(backend: Backend) {
             "user {id}: wallet and paid orders"
         );
     }
+    // The admin's statistics, kept in the orders' own transactions, equal a recount of the rows
+    // across the crash (this store holds this deal's orders only).
+    let totals = db.order_totals(None).await.expect("statistics");
+    assert_eq!(
+        totals.by_status, rows.by_status,
+        "statistics against the rows"
+    );
     println!(
         "settled: {} paid, {} served, {waiting} waiting, {} free",
         rows.paid.len(),
@@ -247,6 +254,8 @@ fn watch(
 
 struct Rows {
     unpaid_open: usize,
+    /// Orders by status, counted from the rows.
+    by_status: std::collections::BTreeMap<String, i64>,
     /// (order, customer, total) of the PAID orders.
     paid: Vec<(i64, i64, i64)>,
 }
@@ -258,7 +267,14 @@ async fn sqlx_rows(db: &topkart::store::Store, deal_id: i64) -> Rows {
     };
     let (_, orders) = db.list_orders(&filter, 10_000, 0).await.expect("orders");
     use actors::journal::{OrderStatus, PaymentStatus};
+    let mut by_status = std::collections::BTreeMap::new();
+    for order in &orders {
+        *by_status
+            .entry(order.status.as_str().to_owned())
+            .or_insert(0) += 1;
+    }
     Rows {
+        by_status,
         unpaid_open: orders
             .iter()
             .filter(|o| o.status == OrderStatus::Open && o.payment_status == PaymentStatus::Unpaid)
