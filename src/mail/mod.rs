@@ -25,6 +25,8 @@ const LEASE_MS: i64 = 15_000;
 const ROWS_PER_LEASE: i64 = 20;
 /// How often an idle mailer looks for owed mail.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often, with e-mail off, the owed rows are logged and settled.
+const LOG_SWEEP: Duration = Duration::from_secs(1);
 /// Back-off after a failure: doubles per attempt from this, up to `RETRY_MAX_MS`.
 const RETRY_FIRST_MS: i64 = 250;
 const RETRY_MAX_MS: i64 = 30_000;
@@ -121,6 +123,9 @@ impl Mailer {
                 tracing::warn!(%error, "the mail outbox's leases could not be released");
             }
         }
+        if let Outlet::Log = self.outlet {
+            return self.log_owed().await;
+        }
         loop {
             let leased = self
                 .store
@@ -143,6 +148,30 @@ impl Mailer {
         }
     }
 
+    /// E-mail off: once a second, every owed row is logged (how many messages of each kind, for
+    /// which orders) and marked done, in one statement — the outbox costs the store next to
+    /// nothing then (a row per row was measured at a sixth of the hot deal's orders/s).
+    async fn log_owed(&self) {
+        loop {
+            actix_web::rt::time::sleep(LOG_SWEEP).await;
+            match self.store.settle_owed_mail(now_ms()).await {
+                Ok(settled) => {
+                    for (kind, rows, messages, first, last) in settled {
+                        tracing::info!(
+                            kind,
+                            rows,
+                            messages,
+                            first_order = first,
+                            last_order = last,
+                            "e-mail off (TOPKART_SMTP_URL unset): not sent"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "the mail outbox could not be settled"),
+            }
+        }
+    }
+
     /// Sends a row's messages from the first not yet delivered; records how far it got.
     async fn deliver(&self, row: OwedMail) {
         let Some(kind) = MailKind::parse(&row.kind) else {
@@ -158,15 +187,6 @@ impl Mailer {
             Err(error) => return self.failed(&row, row.sent_count, &error.to_string()).await,
         };
         let mut sent = row.sent_count.max(0);
-        if let Outlet::Log = self.outlet {
-            tracing::info!(
-                kind = kind.as_str(),
-                messages = orders.len(),
-                orders = row.order_ids,
-                "e-mail off: not sent"
-            );
-            sent = orders.len() as i64;
-        }
         if let Outlet::Smtp(transport) = &self.outlet {
             let mut leased_at = std::time::Instant::now();
             for order in orders.iter().skip(sent as usize) {

@@ -146,6 +146,31 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every owed row done at once (e-mail off) and says what they were: per kind, the
+    /// rows, the messages and the first and last order named.
+    pub async fn settle_owed_mail(
+        &self,
+        now: Millis,
+    ) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError> {
+        const SQL: &str = "UPDATE mail_outbox SET sent_at = $1, lease_until = 0 WHERE sent_at IS NULL RETURNING kind, order_ids";
+        let rows: Vec<(String, String)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(now).fetch_all(pool).await)?;
+        let mut by_kind: std::collections::BTreeMap<String, (i64, i64, i64, i64)> =
+            Default::default();
+        for (kind, ids) in rows {
+            let ids: Vec<i64> = serde_json::from_str(&ids).unwrap_or_default();
+            let entry = by_kind.entry(kind).or_insert((0, 0, i64::MAX, i64::MIN));
+            entry.0 += 1;
+            entry.1 += ids.len() as i64;
+            entry.2 = ids.iter().copied().fold(entry.2, i64::min);
+            entry.3 = ids.iter().copied().fold(entry.3, i64::max);
+        }
+        Ok(by_kind
+            .into_iter()
+            .map(|(kind, (rows, messages, first, last))| (kind, rows, messages, first, last))
+            .collect())
+    }
+
     /// Rows not yet delivered (the backlog), for `/metrics` and tests.
     pub async fn mail_backlog(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL";

@@ -327,7 +327,28 @@ async fn mail_owed_while_smtp_is_down_survives_a_sigkill(backend: Backend) {
     store.remove().await;
 }
 
+/// With no SMTP server configured nothing is sent: the owed rows are logged and settled in a
+/// sweep, so the outbox does not grow.
+async fn without_smtp_owed_mail_is_settled_not_kept(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let deal_id = app.create_deal(10, json!({})).await;
+    for buyer in app.customers(3).await {
+        let (status, _) = app.order(&buyer.token, deal_id).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.store().mail_backlog().await.expect("store") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the owed rows were never settled"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.finish().await;
+}
+
 crate::on_both_stores!(
+    without_smtp_owed_mail_is_settled_not_kept,
     a_burst_sends_one_confirmation_per_acknowledged_order,
     mail_owed_while_smtp_is_down_survives_a_sigkill,
 );
