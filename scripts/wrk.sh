@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The order path measured from outside with wrk (issue 13): a release engine on loopback, on
+# SQLite and on Postgres, under `wrk -t1 -c256` for each load — GET /livez (the baseline), the
+# hot deal (POST /api/v1/orders on one deal with units enough for the run, 256 customers'
+# tokens in turn) and the sold-out storm (the same on a sold-out deal: every answer a 409) —
+# with the CPU each process used over the middle of the run (from /proc): the engine, the
+# store's server (Postgres), wrk. Prints a markdown table and writes it into
+# docs/BENCHMARKS.md between the `wrk:begin` / `wrk:end` markers.
+#
+#   bash scripts/wrk.sh [seconds]          (default 10; wrk is installed with apt when missing)
+#
+# Loopback only; every run bounded by its duration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+connections=${TOPKART_WRK_CONNECTIONS:-256}
+bin=${TOPKART_WRK_BIN:-target/release/topkart}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+[ -x "$bin" ] || cargo build --release
+work=$(mktemp -d)
+db="wrk_$$"
+port=18099
+base="http://127.0.0.1:$port"
+cleanup() {
+  [ -n "${engine:-}" ] && kill "$engine" 2>/dev/null && wait "$engine" 2>/dev/null
+  psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql -h 127.0.0.1 -U postgres -d test -qc "CREATE DATABASE $db" >/dev/null
+
+start() { # start <database url>
+  DATABASE_URL=$1 TOPKART_BIND=127.0.0.1:$port TOPKART_DATA_DIR="$work" TOPKART_ADMIN_PASSWORD=wrk-admin-password-1 \
+    TOPKART_RATE_LIMITS=off TOPKART_ARGON2_MEMORY_KIB=64 TOPKART_ARGON2_ITERATIONS=1 RUST_LOG=warn \
+    "$bin" serve >"$work/engine.log" 2>&1 &
+  engine=$!
+  for _ in $(seq 1 300); do curl -sf "$base/readyz" >/dev/null && return; sleep 0.1; done
+  echo "the engine did not start"; cat "$work/engine.log"; exit 1
+}
+stop() { kill "$engine"; wait "$engine" 2>/dev/null || true; engine=; }
+
+# CPU jiffies so far: of one process, of every postgres server process, of the whole machine.
+jiffies() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+postgres_jiffies() {
+  local total=0
+  for pid in $(pgrep -x postgres || true); do total=$((total + $(jiffies "$pid" 2>/dev/null || echo 0))); done
+  echo "$total"
+}
+machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
+
+# Set-up: 256 customers and their tokens, a hot deal and a sold-out one (Python, no package).
+setup() {
+  python3 - "$base" "$work" "$connections" <<'PY'
+import json, sys, urllib.request, time
+base, work, n = sys.argv[1] + "/api/v1", sys.argv[2], int(sys.argv[3])
+def call(path, body, token=None):
+    headers = {"content-type": "application/json"}
+    if token: headers["authorization"] = "Bearer " + token
+    req = urllib.request.Request(base + path, json.dumps(body).encode(), headers)
+    return json.load(urllib.request.urlopen(req))
+admin = call("/auth/login", {"username": "admin", "password": "wrk-admin-password-1"})["access_token"]
+expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+deal = lambda units: call("/deals", {"product_name": "wrk", "actual_price": "2.00", "final_price": "1.00",
+                                     "total_units": units, "expires_at": expires}, admin)["id"]
+hot, sold = deal(100_000_000), deal(1)
+tokens = []
+for i in range(n):
+    name = f"wrk{i}"
+    call("/users", {"username": name, "email": f"{name}@example.com", "password": "wrk-password-1"})
+    tokens.append(call("/auth/login", {"username": name, "password": "wrk-password-1"})["access_token"])
+call("/orders", {"deal_id": sold}, tokens[0])
+open(work + "/tokens.txt", "w").write("\n".join(tokens) + "\n")
+open(work + "/deals.txt", "w").write(f"{hot} {sold}\n")
+PY
+  read -r hot sold <"$work/deals.txt"
+  cat >"$work/order.lua" <<LUA
+local tokens, i = {}, 0
+for line in io.lines("$work/tokens.txt") do tokens[#tokens + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+function request()
+  i = i + 1
+  wrk.headers["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]
+  return wrk.format(nil, "/api/v1/orders", nil, '{"deal_id":' .. DEAL .. '}')
+end
+LUA
+}
+
+# run <store> <load> <path> [lua deal]: one wrk run; prints a table row and remembers livez.
+run() {
+  local store=$1 load=$2 path=$3 deal=${4:-}
+  local args=(-t1 "-c$connections" "-d${secs}s" --latency)
+  if [ -n "$deal" ]; then
+    sed "s/DEAL/$deal/" "$work/order.lua" >"$work/run.lua"
+    args+=(-s "$work/run.lua")
+  fi
+  wrk "${args[@]}" "$base$path" >"$work/wrk.out" 2>&1 &
+  local wrk_pid=$!
+  local quarter=$(echo "$secs / 4" | bc -l)
+  sleep "$quarter"
+  local e0 p0 w0 m0 t0
+  e0=$(jiffies "$engine"); p0=$(postgres_jiffies); w0=$(jiffies "$wrk_pid"); read -r m0 t0 < <(machine)
+  local started=$(date +%s.%N)
+  sleep "$(echo "$secs / 2" | bc -l)"
+  local e1 p1 w1 m1 t1
+  e1=$(jiffies "$engine"); p1=$(postgres_jiffies); w1=$(jiffies "$wrk_pid"); read -r m1 t1 < <(machine)
+  local elapsed=$(echo "$(date +%s.%N) - $started" | bc -l)
+  wait "$wrk_pid"
+  local rps
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+  [ "$load" = livez ] && livez=$rps
+  python3 - "$store" "$load" "$rps" "${livez:-$rps}" "$((e1 - e0))" "$((p1 - p0))" "$((w1 - w0))" \
+    "$((m1 - m0))" "$((t1 - t0))" "$elapsed" "$(getconf CLK_TCK)" "${non2xx:-0}" <<'PY' | tee -a "$work/table.md"
+import sys
+store, load, rps, livez, e, p, w, busy, total, elapsed, hz, non2xx = sys.argv[1:]
+rps, livez, elapsed, hz = float(rps), float(livez), float(elapsed), float(hz)
+per = lambda jiffies: float(jiffies) / hz / elapsed / rps * 1e6
+cores = 2 * float(busy) / float(total) if float(total) else 0
+store_us = f"{per(p):.1f}" if store == "postgres" and load != "livez" else "—"
+print(f"| {store} | {load} | {rps:,.0f} ({rps / livez:.2f}×) | {per(e):.1f} | {store_us} | {per(w):.1f} | {cores:.2f} | {non2xx} |")
+PY
+}
+
+{
+  echo "| store | load | req/s (ratio to /livez) | engine µs/req | store µs/req | wrk µs/req | cores busy (of 2) | non-2xx |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+} >"$work/table.md"
+cat "$work/table.md"
+for store in sqlite postgres; do
+  if [ "$store" = sqlite ]; then url="sqlite://$work/topkart.db"; else url="postgres://postgres@127.0.0.1:5432/$db"; fi
+  start "$url"
+  setup
+  livez=
+  run "$store" livez /livez
+  run "$store" "hot deal" /api/v1/orders "$hot"
+  run "$store" "sold-out storm" /api/v1/orders "$sold"
+  stop
+done
+
+# Into docs/BENCHMARKS.md, between the markers (the table of the newest run).
+python3 - "$work/table.md" "$(git rev-parse --short HEAD)" "$secs" "$connections" <<'PY'
+import re, sys, datetime
+table, commit, secs, connections = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3], sys.argv[4]
+path = "docs/BENCHMARKS.md"
+text = open(path).read()
+block = (f"<!-- wrk:begin -->\n`bash scripts/wrk.sh {secs}` at `{commit}`, {datetime.date.today()}: "
+         f"`wrk -t1 -c{connections} -d{secs}s`, release build, CPU from /proc over the middle half of each run.\n\n"
+         f"{table}<!-- wrk:end -->")
+if "<!-- wrk:begin -->" in text:
+    text = re.sub(r"<!-- wrk:begin -->.*?<!-- wrk:end -->", lambda _: block, text, flags=re.S)
+else:
+    text += "\n## The order path from outside (wrk)\n\n" + block + "\n"
+open(path, "w").write(text)
+PY
