@@ -275,7 +275,8 @@ fn add_tracking() {}
 fn list_tracking() {}
 
 /// Order statistics: a customer's own; an admin's over every order, with each deal's sale, the
-/// last 30 days by day and the ten newest orders. Computed from the orders themselves.
+/// last 30 days by day and the ten newest orders. Exact: an admin's figures are kept in the
+/// same transactions that change the orders.
 #[utoipa::path(get, path = "/api/v1/orders/statistics", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Statistics), (status = 401, body = ErrorEnvelope)))]
 fn order_statistics() {}
