@@ -13,6 +13,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite's order writer (its own connection and thread) failed: nothing of the batch
+    /// was stored.
+    #[error("SQLite order writer: {0}")]
+    Writer(String),
     #[error("could not prepare the SQLite file: {0}")]
     Io(#[from] std::io::Error),
     /// A write the store refused because it would leave a value out of its range (or the deal

@@ -23,6 +23,7 @@ mod outbox;
 mod payments;
 mod pool;
 mod rows;
+mod sqlite_writer;
 mod statistics;
 mod tokens;
 mod tracking;

@@ -38,57 +38,6 @@ pub enum Transition {
     NotFound,
 }
 
-/// SQLite commits a batch in one call to its connection: begin, insert the orders, take the
-/// units, commit. As four calls (sqlx's begin, the insert, the update, the commit) each batch
-/// made four hand-offs between the writer's thread and the connection's own thread, each
-/// waiting for a core on a busy machine (measured: see docs/BENCHMARKS.md). `$1` is the batch
-/// as a JSON array of `[deal_id, round, customer_id, quantity, unit_price, total_price,
-/// idempotency_key, created_at, pay_by]` rows (see `orders_as_json`); numbered parameters are shared by
-/// every statement of the text. `BEGIN IMMEDIATE` takes the write lock at once, so the
-/// transaction never has to upgrade a read lock.
-macro_rules! sqlite_commit_batch {
-    ($take_units:literal) => {
-        concat!(
-            "BEGIN IMMEDIATE; ",
-            "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
-             status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 'OPEN', \
-             value ->> 6, value ->> 7, value ->> 7, \
-             CASE WHEN value ->> 8 IS NULL THEN 'NOT_REQUIRED' ELSE 'UNPAID' END, value ->> 8 \
-             FROM json_each($1) ORDER BY key RETURNING id; ",
-            $take_units,
-            // The batch's confirmations are owed from the same transaction (`outbox`): the
-            // orders just inserted are the last `json_array_length($1)` ids (one statement on
-            // the one writer's connection numbers them in a row; read before any other insert
-            // moves `last_insert_rowid()`).
-            "; INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
-             SELECT 'ORDER_CONFIRMED', json_group_array(id), 0, max(created_at) FROM orders \
-             WHERE id > last_insert_rowid() - json_array_length($1)",
-            // The statistics move in the same transaction (`statistics`).
-            "; INSERT INTO order_stats (day, status, slot, orders, revenue) \
-             SELECT (value ->> 7) / 86400000, 'OPEN', (value ->> 0) % 64, COUNT(*), SUM(value ->> 5) \
-             FROM json_each($1) WHERE true GROUP BY 1, 3 ORDER BY 1, 3 \
-             ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
-             revenue = order_stats.revenue + excluded.revenue",
-            "; COMMIT;"
-        )
-    };
-}
-
-/// A batch of one deal (the hot deal's case): `$2` deal, `$3` round, `$4` units.
-const SQLITE_COMMIT_ONE_DEAL: &str = sqlite_commit_batch!(
-    "UPDATE deals SET available_units = available_units - $4 WHERE id = $2 AND round = $3"
-);
-
-/// A batch over many deals: `$2` is `[[deal ids], [rounds], [quantities]]` as JSON.
-const SQLITE_COMMIT_MANY_DEALS: &str = sqlite_commit_batch!(
-    "UPDATE deals SET available_units = available_units - take.quantity \
-     FROM (SELECT d.value AS deal_id, r.value AS round, q.value AS quantity \
-           FROM json_each($2, '$[0]') d JOIN json_each($2, '$[1]') r ON r.key = d.key \
-           JOIN json_each($2, '$[2]') q ON q.key = d.key) AS take \
-     WHERE deals.id = take.deal_id AND deals.round = take.round"
-);
-
 /// Postgres commits a batch as ONE statement, so one round trip and one implicit transaction:
 /// the insert and the units' update are data-modifying CTEs, which run exactly once and to
 /// completion whether or not the outer query reads them. As a transaction of four statements
@@ -130,41 +79,30 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
      SELECT inserted.id FROM inserted \
      CROSS JOIN (SELECT topkart_require_owner((SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
 
-/// Renders orders as the JSON rows `SQLITE_COMMIT_*` read.
-fn orders_as_json(orders: &[NewOrder]) -> String {
-    let rows: Vec<serde_json::Value> = orders
-        .iter()
-        .map(|o| {
-            serde_json::json!([
-                o.deal_id,
-                o.round,
-                o.customer_id,
-                o.quantity,
-                o.unit_price,
-                o.total_price,
-                o.idempotency_key,
-                o.created_at,
-                o.pay_by
-            ])
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
-}
-
 impl Store {
     /// One transaction: insert every order, take their units off their deals. All or nothing.
     ///
-    /// One call of fixed text per backend, whatever the batch size, so it is prepared once and
-    /// cached: SQLite reads the batch from a JSON array (`json_each`), Postgres from parallel
-    /// arrays (`UNNEST`). A `VALUES` list would be new SQL for every batch size, parsed and
-    /// planned again each time (measured: most of the writer's CPU). Ids come back in the
-    /// batch's order.
+    /// SQLite: prepared statements on the writer's own connection and thread
+    /// (`sqlite_writer`). Postgres: one statement of fixed text whatever the batch size, so it
+    /// is prepared once and cached, reading the batch from parallel arrays (`UNNEST`); a
+    /// `VALUES` list would be new SQL for every batch size, parsed and planned again each time
+    /// (measured: most of the writer's CPU). Ids come back in the batch's order.
     ///
     /// A connection whose commit failed is closed, never handed out again: the transaction may
     /// still be open on it (closing rolls it back), and a connection left believing it is inside
     /// a transaction once turned the next batch's commit into the release of a savepoint — an
     /// order acknowledged and never stored (found by the fault suite's disk-full test).
     pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
+        let pool = match &self.order_writer {
+            Backend::Postgres(pool) => pool,
+            // SQLite commits on its writer's own connection and thread (`sqlite_writer`).
+            Backend::Sqlite(_) => {
+                let writer = self.sqlite_writer.as_ref().ok_or_else(|| {
+                    StoreError::Writer("this SQLite store has no order writer".into())
+                })?;
+                return writer.commit(orders.to_vec()).await;
+            }
+        };
         let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
         // A deal's epoch in this batch: the lowest its orders carry (orders sold under an older
         // epoch make the whole deal's part of the batch fail the fence, as they must).
@@ -181,32 +119,8 @@ impl Store {
         let deal_ids: Vec<i64> = by_deal.iter().map(|((deal_id, _), _)| *deal_id).collect();
         let rounds: Vec<i64> = by_deal.iter().map(|((_, round), _)| *round).collect();
         let quantities: Vec<i64> = by_deal.iter().map(|(_, quantity)| *quantity).collect();
-        let committed = match &self.order_writer {
-            Backend::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                // A hot deal's batch is all one deal: the plain update is cheaper than the
-                // set-based one.
-                let query = if let ([deal_id], [round], [quantity]) =
-                    (&deal_ids[..], &rounds[..], &quantities[..])
-                {
-                    sqlx::query_scalar(SQLITE_COMMIT_ONE_DEAL)
-                        .bind(orders_as_json(orders))
-                        .bind(deal_id)
-                        .bind(round)
-                        .bind(quantity)
-                } else {
-                    let takes = serde_json::json!([deal_ids, rounds, quantities]).to_string();
-                    sqlx::query_scalar(SQLITE_COMMIT_MANY_DEALS)
-                        .bind(orders_as_json(orders))
-                        .bind(takes)
-                };
-                let committed = query.fetch_all(&mut *conn).await;
-                if committed.is_err() {
-                    conn.close_on_drop();
-                }
-                committed
-            }
-            Backend::Postgres(pool) => {
+        let committed = {
+            {
                 let column =
                     |field: fn(&NewOrder) -> i64| orders.iter().map(field).collect::<Vec<i64>>();
                 let keys: Vec<Option<String>> = orders

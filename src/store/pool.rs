@@ -47,6 +47,9 @@ pub struct Store {
     /// re-read the pages they touch; on Postgres each batch woke another server process (see
     /// docs/BENCHMARKS.md). A connection of its own keeps the writer's warm.
     pub(super) order_writer: Backend,
+    /// SQLite's batches commit on a thread of their own, with prepared statements
+    /// (`sqlite_writer`); `None` on Postgres.
+    pub(super) sqlite_writer: Option<std::sync::Arc<super::sqlite_writer::SqliteWriter>>,
 }
 
 /// How long a query waits for a connection, including reconnecting to a store that is down.
@@ -56,6 +59,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Opens the store the URL names, creating the SQLite file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let mut sqlite_writer = None;
         let (backend, order_writer) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -82,8 +86,11 @@ impl Store {
             let order_writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
+            sqlite_writer = Some(std::sync::Arc::new(
+                super::sqlite_writer::SqliteWriter::start(options.get_filename())?,
+            ));
             (Backend::Sqlite(pool), Backend::Sqlite(order_writer))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -107,6 +114,7 @@ impl Store {
         Ok(Self {
             backend,
             order_writer,
+            sqlite_writer,
         })
     }
 

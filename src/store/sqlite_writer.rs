@@ -1,0 +1,159 @@
+//! SQLite's order writer: the batches' commits on one connection of their own, on a thread of
+//! their own, with prepared statements (rusqlite, on the same libsqlite3 as sqlx).
+//!
+//! Through sqlx each batch was one text read from a JSON array (`json_each`): every row's nine
+//! values were extracted from JSON, twice more for the outbox and the statistics, and each
+//! call crossed from the writer's thread to sqlx's connection thread and back (issue 13,
+//! docs/BENCHMARKS.md). Here a batch is one `BEGIN IMMEDIATE`, a cached prepared insert per
+//! order (its id from `last_insert_rowid`), one update per deal and round, the outbox row
+//! (naming the ids) and the statistics' upserts (summed here), and `COMMIT` — the same rows and
+//! meaning as Postgres' one statement.
+//!
+//! A batch that fails is rolled back; a connection left inside a transaction after that (the
+//! rollback itself failed) is replaced by a new one, never used again (the lesson of the
+//! disk-full fault test: a connection believing it was inside a transaction once turned the
+//! next batch's commit into a savepoint's release).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actors::journal::NewOrder;
+use actors::{DealId, OrderId};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::error::StoreError;
+
+/// Batches waiting for the writer's thread at most (the order writer sends one at a time).
+const JOBS_MAX: usize = 4;
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<OrderId>, String>>;
+
+/// The handle the store keeps; the thread ends when the last handle is dropped.
+#[derive(Debug)]
+pub struct SqliteWriter {
+    jobs: mpsc::SyncSender<(Vec<NewOrder>, Reply)>,
+}
+
+impl SqliteWriter {
+    /// Opens the writer's connection to the database file at `path` (already created and
+    /// migrated by sqlx) and starts its thread.
+    pub fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = open(path).map_err(writer_error)?;
+        let (jobs, inbox) = mpsc::sync_channel::<(Vec<NewOrder>, Reply)>(JOBS_MAX);
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, &path, inbox))
+            .map_err(StoreError::Io)?;
+        Ok(Self { jobs })
+    }
+
+    /// Commits the batch: every order inserted, their units taken, their confirmations owed,
+    /// the statistics moved, in one transaction — or nothing. The ids in the batch's order.
+    pub async fn commit(&self, orders: Vec<NewOrder>) -> Result<Vec<OrderId>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // The order writer commits one batch at a time: the channel never fills.
+        self.jobs
+            .send((orders, reply))
+            .map_err(|_| StoreError::Writer("the SQLite writer's thread is gone".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Writer("the SQLite writer's thread is gone".into()))?
+            .map_err(StoreError::Writer)
+    }
+}
+
+fn writer_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Writer(error.to_string())
+}
+
+/// The writer's connection: the same settings as sqlx's (WAL, synchronous=FULL, a busy
+/// timeout for the other connections' writes).
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn run(mut conn: Connection, path: &PathBuf, inbox: mpsc::Receiver<(Vec<NewOrder>, Reply)>) {
+    for (orders, reply) in inbox {
+        let committed = commit(&mut conn, &orders).map_err(|error| error.to_string());
+        if committed.is_err() && !conn.is_autocommit() {
+            // Still inside the failed transaction: this connection is not used again.
+            match open(path) {
+                Ok(fresh) => conn = fresh,
+                Err(error) => tracing::error!(%error, "the SQLite writer could not reconnect"),
+            }
+        }
+        let _ = reply.send(committed);
+    }
+}
+
+fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<OrderId>> {
+    const INSERT: &str = "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
+                          status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'OPEN', ?7, ?8, ?8, ?9, ?10)";
+    const TAKE: &str =
+        "UPDATE deals SET available_units = available_units - ?2 WHERE id = ?1 AND round = ?3";
+    const OWED: &str = "INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
+                        VALUES ('ORDER_CONFIRMED', ?1, 0, ?2)";
+    const COUNT: &str = "INSERT INTO order_stats (day, status, slot, orders, revenue) VALUES (?1, 'OPEN', ?2, ?3, ?4) \
+                         ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
+                         revenue = order_stats.revenue + excluded.revenue";
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut ids = Vec::with_capacity(orders.len());
+    let mut units: BTreeMap<(DealId, i64), i64> = BTreeMap::new();
+    let mut counted: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+    {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for order in orders {
+            let payment_status = if order.pay_by.is_some() {
+                "UNPAID"
+            } else {
+                "NOT_REQUIRED"
+            };
+            insert.execute(params![
+                order.deal_id,
+                order.round,
+                order.customer_id,
+                order.quantity,
+                order.unit_price,
+                order.total_price,
+                order.idempotency_key,
+                order.created_at,
+                payment_status,
+                order.pay_by,
+            ])?;
+            ids.push(tx.last_insert_rowid());
+            *units.entry((order.deal_id, order.round)).or_default() += order.quantity;
+            let count = counted
+                .entry((actors::clock::day_of(order.created_at), order.deal_id % 64))
+                .or_default();
+            *count = (count.0 + 1, count.1 + order.total_price);
+        }
+    }
+    {
+        let mut take = tx.prepare_cached(TAKE)?;
+        for ((deal_id, round), quantity) in &units {
+            take.execute(params![deal_id, quantity, round])?;
+        }
+    }
+    let created_at = orders.iter().map(|order| order.created_at).max();
+    let named = serde_json::to_string(&ids).unwrap_or_default();
+    tx.prepare_cached(OWED)?
+        .execute(params![named, created_at.unwrap_or(0)])?;
+    {
+        let mut count = tx.prepare_cached(COUNT)?;
+        for ((day, slot), (orders, revenue)) in &counted {
+            count.execute(params![day, slot, orders, revenue])?;
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
+}
