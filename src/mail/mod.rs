@@ -25,6 +25,11 @@ const LEASE_MS: i64 = 15_000;
 const ROWS_PER_LEASE: i64 = 20;
 /// How often an idle mailer looks for owed mail.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Delivered rows are kept this long (for an operator's look), then purged.
+const KEEP_SENT_MS: i64 = 24 * 3_600_000;
+/// How often delivered rows are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
 /// How often, with e-mail off, the owed rows are logged and settled.
 const LOG_SWEEP: Duration = Duration::from_secs(1);
 /// Back-off after a failure: doubles per attempt from this, up to `RETRY_MAX_MS`.
@@ -116,6 +121,17 @@ impl Mailer {
         actix_web::rt::spawn(async move { self.run().await });
     }
 
+    /// Purges delivered rows once a `PURGE_EVERY` (`last`: when it last did).
+    async fn purge(&self, last: &mut std::time::Instant) {
+        if last.elapsed() < PURGE_EVERY {
+            return;
+        }
+        *last = std::time::Instant::now();
+        if let Err(error) = self.store.purge_sent_mail(now_ms() - KEEP_SENT_MS).await {
+            tracing::warn!(%error, "delivered mail rows could not be purged");
+        }
+    }
+
     async fn run(self) {
         if self.alone {
             // Rows this process leased before it was killed would wait out their lease.
@@ -126,7 +142,9 @@ impl Mailer {
         if let Outlet::Log = self.outlet {
             return self.log_owed().await;
         }
+        let mut purged_at = std::time::Instant::now();
         loop {
+            self.purge(&mut purged_at).await;
             let leased = self
                 .store
                 .lease_mail(now_ms(), LEASE_MS, ROWS_PER_LEASE)
@@ -152,7 +170,9 @@ impl Mailer {
     /// which orders) and marked done, in one statement — the outbox costs the store next to
     /// nothing then (a row per row was measured at a sixth of the hot deal's orders/s).
     async fn log_owed(&self) {
+        let mut purged_at = std::time::Instant::now();
         loop {
+            self.purge(&mut purged_at).await;
             actix_web::rt::time::sleep(LOG_SWEEP).await;
             match self.store.settle_owed_mail(now_ms()).await {
                 Ok(settled) => {

@@ -171,6 +171,14 @@ impl Store {
             .collect())
     }
 
+    /// Forgets rows delivered before `before` (what was sent needs no row): the outbox stays
+    /// as long as what is owed, not as long as everything ever sent. Returns how many went.
+    pub async fn purge_sent_mail(&self, before: Millis) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < $1";
+        let purged = on_pool!(self, pool => sqlx::query(SQL).bind(before).execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(purged)
+    }
+
     /// Rows not yet delivered (the backlog), for `/metrics` and tests.
     pub async fn mail_backlog(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL";
