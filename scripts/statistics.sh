@@ -25,7 +25,14 @@ start() { # start <database url>: the engine on 127.0.0.1:18095
     TOPKART_RATE_LIMITS=off TOPKART_ARGON2_MEMORY_KIB=64 TOPKART_ARGON2_ITERATIONS=1 RUST_LOG=warn \
     "$bin" serve >"$work/engine.log" 2>&1 &
   engine=$!
-  for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18095/readyz >/dev/null && return; sleep 0.1; done
+  local began=$(date +%s.%N)
+  for _ in $(seq 1 3000); do
+    if curl -sf http://127.0.0.1:18095/readyz >/dev/null; then
+      echo "ready in $(echo "$(date +%s.%N) - $began" | bc -l | cut -c1-5) s ($1)"
+      return
+    fi
+    sleep 0.1
+  done
   echo "the engine did not start"; cat "$work/engine.log"; exit 1
 }
 stop() { kill "$engine"; wait "$engine" 2>/dev/null || true; engine=; }

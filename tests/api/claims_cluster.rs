@@ -70,15 +70,7 @@ async fn claims_lapse_and_the_waitlist_is_served_under_the_new_owner_after_the_o
             &format!("waiter{i}_{}", topkart::auth::random_hex(3)),
         )
         .await;
-        let (status, _) = other
-            .call(
-                "POST",
-                &format!("/api/v1/users/{id}/balance"),
-                Some(&admin),
-                Some(json!({"amount": "10.00"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        other.credit(&admin, id, "10.00").await;
         let (status, entry) = other
             .call(
                 "POST",

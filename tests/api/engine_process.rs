@@ -131,6 +131,20 @@ impl EngineProcess {
     }
 
     /// Sends the process a signal with `kill` (`-STOP`, `-CONT`, `-TERM` …).
+    /// Credits `amount` (e.g. "10.00") to a user's wallet as `admin`; asserts it took.
+    pub async fn credit(&self, admin: &str, user_id: i64, amount: &str) {
+        let path = format!("/api/v1/users/{user_id}/balance");
+        let (status, body) = self
+            .call(
+                "POST",
+                &path,
+                Some(admin),
+                Some(json!({ "amount": amount })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "credited: {body}");
+    }
+
     pub fn signal(&self, name: &str) {
         let done = std::process::Command::new("kill")
             .args([name, &self.child.id().to_string()])

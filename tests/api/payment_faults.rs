@@ -36,15 +36,7 @@ async fn payments_survive_a_sigkill(backend: Backend) {
             &format!("payer{i}_{}", topkart::auth::random_hex(3)),
         )
         .await;
-        let (status, _) = engine
-            .call(
-                "POST",
-                &format!("/api/v1/users/{id}/balance"),
-                Some(&admin),
-                Some(json!({"amount": "100.00"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        engine.credit(&admin, id, "100.00").await;
         buyers.push((id, token));
     }
 

@@ -36,15 +36,7 @@ async fn a_waitlist_with_payments_survives_a_sigkill(backend: Backend) {
     for i in 0..(UNITS as usize + WAITERS) {
         let (id, token) =
             register_buyer(&engine, &format!("w{i}_{}", topkart::auth::random_hex(3))).await;
-        let (status, _) = engine
-            .call(
-                "POST",
-                &format!("/api/v1/users/{id}/balance"),
-                Some(&admin),
-                Some(json!({"amount": "5.00"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        engine.credit(&admin, id, "5.00").await;
         customers.push((id, token));
     }
     // The first UNITS customers buy; the payers pay at once. The rest wait.
