@@ -198,24 +198,12 @@ async fn statistics_equal_a_recount_of_the_orders(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/orders/{}/status", ids[3]),
-            Some(&app.admin_token),
-            Some(json!({"status": "APPROVED"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/v1/orders/{}/status", ids[3]),
-            Some(&app.admin_token),
-            Some(json!({"status": "FULFILLED"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    for next in ["APPROVED", "FULFILLED"] {
+        let path = format!("/api/v1/orders/{}/status", ids[3]);
+        let body = Some(json!({ "status": next }));
+        let (status, _) = app.call("PATCH", &path, Some(&app.admin_token), body).await;
+        assert_eq!(status, StatusCode::OK, "{next}");
+    }
     let (status, _) = app
         .call(
             "PATCH",
