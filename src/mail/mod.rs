@@ -202,41 +202,42 @@ impl Mailer {
             );
             return;
         };
+        let Outlet::Smtp(transport) = &self.outlet else {
+            return; // e-mail off: `log_owed` settles the rows instead
+        };
         let orders = match self.store.mail_orders(&row.order_ids()).await {
             Ok(orders) => orders,
             Err(error) => return self.failed(&row, row.sent_count, &error.to_string()).await,
         };
         let mut sent = row.sent_count.max(0);
-        if let Outlet::Smtp(transport) = &self.outlet {
-            let mut leased_at = std::time::Instant::now();
-            for order in orders.iter().skip(sent as usize) {
-                if leased_at.elapsed() > Duration::from_millis(LEASE_MS as u64 / 3) {
-                    leased_at = std::time::Instant::now();
-                    if let Err(error) = self
-                        .store
-                        .renew_mail_lease(row.id, now_ms() + LEASE_MS)
-                        .await
-                    {
-                        tracing::warn!(row = row.id, %error, "a mail lease could not be renewed");
-                    }
+        let mut leased_at = std::time::Instant::now();
+        for order in orders.iter().skip(sent as usize) {
+            if leased_at.elapsed() > Duration::from_millis(LEASE_MS as u64 / 3) {
+                leased_at = std::time::Instant::now();
+                if let Err(error) = self
+                    .store
+                    .renew_mail_lease(row.id, now_ms() + LEASE_MS)
+                    .await
+                {
+                    tracing::warn!(row = row.id, %error, "a mail lease could not be renewed");
                 }
-                let message = match compose(kind, order, &self.from) {
-                    Ok(message) => message,
-                    Err(error) => {
-                        // A recipient the builder refuses (a malformed stored address) can
-                        // never be sent: skipped, with why.
-                        tracing::error!(order_id = order.order_id, %error, "a message could not be written");
-                        sent += 1;
-                        continue;
-                    }
-                };
-                if let Err(error) = transport.send(message).await {
-                    metrics::counter!("topkart_mail_failures_total").increment(1);
-                    return self.failed(&row, sent, &error.to_string()).await;
-                }
-                metrics::counter!("topkart_mail_sent_total").increment(1);
-                sent += 1;
             }
+            let message = match compose(kind, order, &self.from) {
+                Ok(message) => message,
+                Err(error) => {
+                    // A recipient the builder refuses (a malformed stored address) can
+                    // never be sent: skipped, with why.
+                    tracing::error!(order_id = order.order_id, %error, "a message could not be written");
+                    sent += 1;
+                    continue;
+                }
+            };
+            if let Err(error) = transport.send(message).await {
+                metrics::counter!("topkart_mail_failures_total").increment(1);
+                return self.failed(&row, sent, &error.to_string()).await;
+            }
+            metrics::counter!("topkart_mail_sent_total").increment(1);
+            sent += 1;
         }
         if let Err(error) = self.store.mail_sent(row.id, sent, now_ms()).await {
             // The lease runs out and the row is taken again: its delivered messages are sent

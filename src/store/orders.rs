@@ -7,7 +7,7 @@ use actors::journal::{NewOrder, OrderRecord, OrderStatus, PaymentStatus};
 use actors::{CustomerId, DealId, Millis, OrderId};
 
 use super::error::StoreError;
-use super::pool::{Backend, Store, on_pool};
+use super::pool::{Backend, OrderWriter, Store, on_pool};
 use super::rows::OrderRow;
 use super::statistics::{STATS_ADD, stats_key};
 
@@ -94,14 +94,8 @@ impl Store {
     /// order acknowledged and never stored (found by the fault suite's disk-full test).
     pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
         let pool = match &self.order_writer {
-            Backend::Postgres(pool) => pool,
-            // SQLite commits on its writer's own connection and thread (`sqlite_writer`).
-            Backend::Sqlite(_) => {
-                let writer = self.sqlite_writer.as_ref().ok_or_else(|| {
-                    StoreError::Writer("this SQLite store has no order writer".into())
-                })?;
-                return writer.commit(orders.to_vec()).await;
-            }
+            OrderWriter::Postgres(pool) => pool,
+            OrderWriter::Sqlite(writer) => return writer.commit(orders.to_vec()).await,
         };
         let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
         // A deal's epoch in this batch: the lowest its orders carry (orders sold under an older
@@ -120,53 +114,51 @@ impl Store {
         let rounds: Vec<i64> = by_deal.iter().map(|((_, round), _)| *round).collect();
         let quantities: Vec<i64> = by_deal.iter().map(|(_, quantity)| *quantity).collect();
         let committed = {
-            {
-                let column =
-                    |field: fn(&NewOrder) -> i64| orders.iter().map(field).collect::<Vec<i64>>();
-                let keys: Vec<Option<String>> = orders
-                    .iter()
-                    .map(|order| order.idempotency_key.clone())
-                    .collect();
-                let mut conn = pool.acquire().await?;
-                let committed = sqlx::query_scalar(POSTGRES_COMMIT_BATCH)
-                    .bind(column(|o| o.deal_id))
-                    .bind(column(|o| o.round))
-                    .bind(column(|o| o.customer_id))
-                    .bind(column(|o| o.quantity))
-                    .bind(column(|o| o.unit_price))
-                    .bind(column(|o| o.total_price))
-                    .bind(keys)
-                    .bind(column(|o| o.created_at))
-                    .bind(&deal_ids)
-                    .bind(&rounds)
-                    .bind(&quantities)
-                    .bind(
-                        deal_ids
-                            .iter()
-                            .map(|deal_id| epochs[deal_id])
-                            .collect::<Vec<i64>>(),
-                    )
-                    .bind(epochs.len() as i64)
-                    .bind(
-                        orders
-                            .iter()
-                            .map(|o| o.pay_by)
-                            .collect::<Vec<Option<i64>>>(),
-                    )
-                    .fetch_all(&mut *conn)
-                    .await;
-                if let Err(sqlx::Error::Database(error)) = &committed {
-                    if error.code().as_deref() == Some("TK409") {
-                        // The connection is sound (the statement rolled back on its own).
-                        drop(conn);
-                        return Err(fenced_deals(pool, &epochs).await);
-                    }
+            let column =
+                |field: fn(&NewOrder) -> i64| orders.iter().map(field).collect::<Vec<i64>>();
+            let keys: Vec<Option<String>> = orders
+                .iter()
+                .map(|order| order.idempotency_key.clone())
+                .collect();
+            let mut conn = pool.acquire().await?;
+            let committed = sqlx::query_scalar(POSTGRES_COMMIT_BATCH)
+                .bind(column(|o| o.deal_id))
+                .bind(column(|o| o.round))
+                .bind(column(|o| o.customer_id))
+                .bind(column(|o| o.quantity))
+                .bind(column(|o| o.unit_price))
+                .bind(column(|o| o.total_price))
+                .bind(keys)
+                .bind(column(|o| o.created_at))
+                .bind(&deal_ids)
+                .bind(&rounds)
+                .bind(&quantities)
+                .bind(
+                    deal_ids
+                        .iter()
+                        .map(|deal_id| epochs[deal_id])
+                        .collect::<Vec<i64>>(),
+                )
+                .bind(epochs.len() as i64)
+                .bind(
+                    orders
+                        .iter()
+                        .map(|o| o.pay_by)
+                        .collect::<Vec<Option<i64>>>(),
+                )
+                .fetch_all(&mut *conn)
+                .await;
+            if let Err(sqlx::Error::Database(error)) = &committed {
+                if error.code().as_deref() == Some("TK409") {
+                    // The connection is sound (the statement rolled back on its own).
+                    drop(conn);
+                    return Err(fenced_deals(pool, &epochs).await);
                 }
-                if committed.is_err() {
-                    conn.close_on_drop();
-                }
-                committed
             }
+            if committed.is_err() {
+                conn.close_on_drop();
+            }
+            committed
         };
         let mut ids: Vec<i64> = committed?;
         // Ids are handed out in the batch's order; sorting undoes any reordering of the

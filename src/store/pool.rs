@@ -41,15 +41,20 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(super) backend: Backend,
-    /// The one connection order batches commit on (a pool of one: it reconnects by itself).
-    /// SQLite drops a connection's page cache whenever another connection wrote since it last
-    /// read, so batches committed round-robin over the pool each began with a cold cache and
-    /// re-read the pages they touch; on Postgres each batch woke another server process (see
-    /// docs/BENCHMARKS.md). A connection of its own keeps the writer's warm.
-    pub(super) order_writer: Backend,
-    /// SQLite's batches commit on a thread of their own, with prepared statements
-    /// (`sqlite_writer`); `None` on Postgres.
-    pub(super) sqlite_writer: Option<std::sync::Arc<super::sqlite_writer::SqliteWriter>>,
+    /// Where order batches commit: one connection of their own, so the writer's stays warm
+    /// (SQLite drops a connection's page cache whenever another connection wrote since it last
+    /// read; on Postgres each batch round-robined over the pool woke another server process:
+    /// docs/BENCHMARKS.md).
+    pub(super) order_writer: OrderWriter,
+}
+
+/// The order writer's connection.
+#[derive(Clone, Debug)]
+pub(super) enum OrderWriter {
+    /// A connection on a thread of its own, with prepared statements (`sqlite_writer`).
+    Sqlite(std::sync::Arc<super::sqlite_writer::SqliteWriter>),
+    /// A pool of one (it reconnects by itself).
+    Postgres(PgPool),
 }
 
 /// How long a query waits for a connection, including reconnecting to a store that is down.
@@ -59,7 +64,6 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Opens the store the URL names, creating the SQLite file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut sqlite_writer = None;
         let (backend, order_writer) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -83,15 +87,11 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await?;
-            let order_writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options.clone())
-                .await?;
-            sqlite_writer = Some(std::sync::Arc::new(
-                super::sqlite_writer::SqliteWriter::start(options.get_filename())?,
-            ));
-            (Backend::Sqlite(pool), Backend::Sqlite(order_writer))
+            let order_writer = super::sqlite_writer::SqliteWriter::start(options.get_filename())?;
+            (
+                Backend::Sqlite(pool),
+                OrderWriter::Sqlite(std::sync::Arc::new(order_writer)),
+            )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -107,14 +107,13 @@ impl Store {
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(options);
-            (Backend::Postgres(pool), Backend::Postgres(order_writer))
+            (Backend::Postgres(pool), OrderWriter::Postgres(order_writer))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         Ok(Self {
             backend,
             order_writer,
-            sqlite_writer,
         })
     }
 
@@ -133,8 +132,11 @@ impl Store {
         Ok(())
     }
 
+    /// Closes the pools (SQLite's writer thread ends with the last handle on the store).
     pub async fn close(&self) {
-        self.order_writer.close().await;
+        if let OrderWriter::Postgres(pool) = &self.order_writer {
+            pool.close().await;
+        }
         self.backend.close().await;
     }
 

@@ -102,7 +102,12 @@ impl DealActor {
                     for (entry, order) in &promotions {
                         self.state
                             .release(order.customer_id, order.quantity, order.round);
-                        self.state.waitlist_mut().unserve(entry.id);
+                        // It waits again in its place — unless its round ended meanwhile.
+                        if entry.round == self.state.round() {
+                            self.state.waitlist_mut().unserve(entry.id);
+                        } else {
+                            self.state.waitlist_mut().served(entry.id);
+                        }
                     }
                     self.publish_units();
                 }
