@@ -4,8 +4,8 @@
 # hot deal (POST /api/v1/orders on one deal with units enough for the run, 256 customers'
 # tokens in turn) and the sold-out storm (the same on a sold-out deal: every answer a 409) —
 # with the CPU each process used over the middle of the run (from /proc): the engine, the
-# store's server (Postgres), wrk. Prints a markdown table and writes it into
-# docs/BENCHMARKS.md between the `wrk:begin` / `wrk:end` markers.
+# store's server (Postgres), wrk; and the engine's threads each. Prints markdown tables and
+# writes them into docs/BENCHMARKS.md between the `wrk:begin` / `wrk:end` markers.
 #
 #   bash scripts/wrk.sh [seconds]          (default 10; wrk is installed with apt when missing)
 #
@@ -45,6 +45,12 @@ postgres_jiffies() {
   local total=0
   for pid in $(pgrep -x postgres || true); do total=$((total + $(jiffies "$pid" 2>/dev/null || echo 0))); done
   echo "$total"
+}
+# CPU jiffies so far of each of the engine's threads: "name/tid jiffies" lines.
+threads() {
+  for task in /proc/"$1"/task/*; do
+    printf '%s/%s %s\n' "$(tr ' ' '_' <"$task/comm")" "${task##*/}" "$(awk '{print $14 + $15}' "$task/stat" 2>/dev/null || echo 0)"
+  done
 }
 machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
@@ -100,10 +106,12 @@ run() {
   sleep "$quarter"
   local e0 p0 w0 m0 t0
   e0=$(jiffies "$engine"); p0=$(postgres_jiffies); w0=$(jiffies "$wrk_pid"); read -r m0 t0 < <(machine)
+  threads "$engine" >"$work/threads0"
   local started=$(date +%s.%N)
   sleep "$(echo "$secs / 2" | bc -l)"
   local e1 p1 w1 m1 t1
   e1=$(jiffies "$engine"); p1=$(postgres_jiffies); w1=$(jiffies "$wrk_pid"); read -r m1 t1 < <(machine)
+  threads "$engine" >"$work/threads1"
   local elapsed=$(echo "$(date +%s.%N) - $started" | bc -l)
   wait "$wrk_pid"
   local rps
@@ -121,12 +129,26 @@ cores = 2 * float(busy) / float(total) if float(total) else 0
 store_us = f"{per(p):.1f}" if store == "postgres" and load != "livez" else "—"
 print(f"| {store} | {load} | {rps:,.0f} ({rps / livez:.2f}×) | {per(e):.1f} | {store_us} | {per(w):.1f} | {cores:.2f} | {non2xx} |")
 PY
+  # The engine's threads, each as the share of a core it kept busy.
+  python3 - "$store" "$load" "$work/threads0" "$work/threads1" "$elapsed" "$(getconf CLK_TCK)" <<'PY' >>"$work/threads.md"
+import sys
+store, load, before, after, elapsed, hz = sys.argv[1:]
+read = lambda path: {name: int(j) for name, j in (line.split() for line in open(path))}
+b, a = read(before), read(after)
+busy = {name: (a[name] - b.get(name, 0)) / float(hz) / float(elapsed) for name in a}
+shown = ", ".join(f"{name.rsplit('/', 1)[0]} {share:.2f}" for name, share in sorted(busy.items(), key=lambda kv: -kv[1]) if share >= 0.02)
+print(f"| {store} | {load} | {shown} |")
+PY
 }
 
 {
   echo "| store | load | req/s (ratio to /livez) | engine µs/req | store µs/req | wrk µs/req | cores busy (of 2) | non-2xx |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"$work/table.md"
+{
+  echo "| store | load | the engine's threads (by name): share of a core each, busiest first (≥ 0.02) |"
+  echo "| --- | --- | --- |"
+} >"$work/threads.md"
 cat "$work/table.md"
 for store in sqlite postgres; do
   if [ "$store" = sqlite ]; then url="sqlite://$work/topkart.db"; else url="postgres://postgres@127.0.0.1:5432/$db"; fi
@@ -138,8 +160,11 @@ for store in sqlite postgres; do
   run "$store" "sold-out storm" /api/v1/orders "$sold"
   stop
 done
+cat "$work/threads.md"
 
 # Into docs/BENCHMARKS.md, between the markers (the table of the newest run).
+printf '\n' >>"$work/table.md"
+cat "$work/threads.md" >>"$work/table.md"
 python3 - "$work/table.md" "$(git rev-parse --short HEAD)" "$secs" "$connections" <<'PY'
 import re, sys, datetime
 table, commit, secs, connections = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3], sys.argv[4]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use actors::engine::EngineConfig;
 use actors::order_writer::WriterConfig;
 use clap::Args;
-use clap::builder::RangedU64ValueParser;
+use clap::builder::{RangedU64ValueParser, TypedValueParser as _};
 
 use crate::rate_limit::LimitSetting;
 
@@ -118,6 +118,9 @@ pub struct Settings {
     /// Orders in one group commit at most.
     #[arg(long, env = "TOPKART_WRITER_BATCH_MAX", default_value_t = WriterConfig::BATCH_MAX_DEFAULT, value_parser = at_least_one())]
     pub writer_batch_max: usize,
+    /// Order batches committing at once at most, each on a connection of its own (1–4).
+    #[arg(long, env = "TOPKART_WRITER_COMMITS", default_value_t = WriterConfig::COMMITS_IN_FLIGHT_DEFAULT, value_parser = clap::value_parser!(u8).range(1..=crate::store::WRITER_CONNECTIONS_MAX as i64).map(usize::from))]
+    pub writer_commits: usize,
     /// Orders waiting for the writer at most; beyond it orders get 503 OVERLOADED.
     #[arg(long, env = "TOPKART_WRITER_QUEUE_MAX", default_value_t = WriterConfig::QUEUE_MAX_DEFAULT, value_parser = at_least_one())]
     pub writer_queue_max: usize,
@@ -219,6 +222,7 @@ impl Settings {
             writer: WriterConfig {
                 batch_max: self.writer_batch_max,
                 queue_max: self.writer_queue_max,
+                commits_in_flight: self.writer_commits,
             },
             deal_mailbox_capacity: self.deal_mailbox_capacity,
         }

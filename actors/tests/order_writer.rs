@@ -133,6 +133,63 @@ async fn batches_grow_with_the_queue_and_answers_wait_for_the_commit() {
     engine.stop();
 }
 
+/// With two commits allowed at once, an order arriving while one batch commits starts the
+/// second at once; orders arriving while both commit wait for the first slot to free, and
+/// each batch is answered when its own commit returns, whatever the other does.
+#[actix::test]
+async fn two_commits_overlap_and_each_batch_is_answered_on_its_own_commit() {
+    let gate = Arc::new(Semaphore::new(0));
+    let journal = Arc::new(FakeJournal {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let mut config = EngineConfig::default();
+    config.writer.commits_in_flight = 2;
+    let engine = Engine::start(journal.clone(), config);
+    let (deal, _) = engine.launch(live_deal(1_000));
+
+    let (first, first_outcome) = place(1);
+    deal.addr.try_send(first).expect("mailbox has room");
+    journal.began.notified().await;
+    let (second, mut second_outcome) = place(2);
+    deal.addr.send(second).await.expect("deal actor runs");
+    tokio::time::timeout(std::time::Duration::from_secs(10), journal.began.notified())
+        .await
+        .expect("a second commit began while the first was under way");
+    assert_eq!(
+        *journal.batches.lock().unwrap(),
+        vec![1, 1],
+        "the second order commits beside the first"
+    );
+    let mut waiting = Vec::new();
+    for customer in 3..=302 {
+        let (message, outcome) = place(customer);
+        deal.addr.send(message).await.expect("deal actor runs");
+        waiting.push(outcome);
+    }
+    assert_eq!(
+        journal.batches.lock().unwrap().len(),
+        2,
+        "no third commit while two are under way"
+    );
+
+    // The gate is fair: the first permit releases the first commit only.
+    gate.add_permits(1);
+    assert!(first_outcome.await.expect("answered").is_ok());
+    journal.began.notified().await;
+    assert_eq!(*journal.batches.lock().unwrap(), vec![1, 1, 300]);
+    assert!(
+        second_outcome.try_recv().is_err(),
+        "answered before its own commit returned"
+    );
+    gate.add_permits(2);
+    assert!(second_outcome.await.expect("answered").is_ok());
+    for outcome in waiting {
+        assert!(outcome.await.expect("answered").is_ok());
+    }
+    engine.stop();
+}
+
 /// A failed commit answers StoreFailed to every order of the batch and returns their units.
 #[actix::test]
 async fn a_failed_commit_fails_the_batch_and_returns_its_units() {

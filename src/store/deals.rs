@@ -9,7 +9,7 @@ use actors::limits::UNITS_MAX;
 use actors::{CustomerId, DealId, Millis};
 
 use super::error::StoreError;
-use super::pool::{Backend, Store, on_pool};
+use super::pool::{Backend, OrderWriter, Store, on_pool};
 use super::rows::{self, DealRow};
 
 /// A deal to create, validated.
@@ -89,8 +89,12 @@ impl Store {
             let rows = sqlx::query(DEALS).fetch_all(pool).await?;
             rows.iter().map(|row| rows::decode_deal(row)).collect()
         });
-        let held: Vec<(i64, i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(HELD).fetch_all(pool).await)?;
+        let held: Vec<(i64, i64, i64)> = match (&self.backend, &self.order_writer) {
+            (Backend::Sqlite(_), OrderWriter::Sqlite(writer)) => {
+                super::sqlite_held::held_units(writer.path().to_path_buf()).await?
+            }
+            _ => on_pool!(self, pool => sqlx::query_as(HELD).fetch_all(pool).await)?,
+        };
         let mut by_deal: HashMap<DealId, HashMap<CustomerId, i64>> = HashMap::new();
         for (deal_id, customer_id, units) in held {
             by_deal

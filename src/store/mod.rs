@@ -14,6 +14,8 @@
 //! - `waitlist`: waitlist entries, and serving them (order and promotion in one transaction).
 //! - `outbox`: the e-mail owed, written with what caused it, and the mailer's leases.
 //! - `journal`: the store as the engine's `Journal`.
+//! - `sqlite_writer`: SQLite's order writer (rusqlite, a thread of its own); `sqlite_held`:
+//!   SQLite's start-up sum of the units each customer holds.
 
 mod deals;
 mod error;
@@ -23,6 +25,7 @@ mod outbox;
 mod payments;
 mod pool;
 mod rows;
+mod sqlite_held;
 mod sqlite_writer;
 mod statistics;
 mod tokens;
@@ -36,7 +39,7 @@ pub use journal::StoreJournal;
 pub use orders::{OrderFilter, Transition};
 pub use outbox::{MailKind, MailOrder, OwedMail};
 pub use payments::{Payment, UserFilter};
-pub use pool::Store;
+pub use pool::{Store, WRITER_CONNECTIONS_MAX};
 pub use rows::{DealRow, User};
 pub use statistics::{DaySales, DealSale, OrderTotals};
 pub use tracking::{NewTrackingEvent, TrackingEvent};

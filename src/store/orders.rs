@@ -52,6 +52,15 @@ pub enum Transition {
 /// update takes each deal's row lock, so a new owner's epoch increment either waits for this
 /// commit or, if it came first, makes this one fail: no write of a stale owner lands. It adds
 /// no write: the row is updated anyway.
+///
+/// The deal's row lock is taken last, after every order row is inserted: it is held until the
+/// commit's WAL flush, so a batch that locked its deal first would keep the writer's other
+/// connection (`TOPKART_WRITER_COMMITS`) waiting through its whole insert as well. The fence's
+/// first argument counts the inserted rows, which runs the insert to completion before the
+/// subquery that reads `taken` starts the update (a function's arguments are evaluated in
+/// order; the data-modifying CTEs no query reads, the statistics and the outbox, run after the
+/// main query). Deals are locked in id order (`locked`), whatever plan the update gets, so two
+/// batches of several deals each cannot deadlock on each other.
 const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
          status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
@@ -60,11 +69,12 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $14::BIGINT[]) \
        WITH ORDINALITY AS batch (deal_id, round, customer_id, quantity, unit_price, total_price, idempotency_key, created_at, pay_by, n) \
        ORDER BY n RETURNING id), \
+     locked AS MATERIALIZED (SELECT id FROM deals WHERE id = ANY($9::BIGINT[]) ORDER BY id FOR UPDATE), \
      taken AS ( \
        UPDATE deals SET available_units = CASE WHEN deals.round = take.round \
          THEN deals.available_units - take.quantity ELSE deals.available_units END \
        FROM UNNEST($9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[]) AS take (deal_id, round, quantity, epoch) \
-       WHERE deals.id = take.deal_id AND deals.owner_epoch = take.epoch \
+       WHERE deals.id = take.deal_id AND deals.owner_epoch = take.epoch AND deals.id IN (SELECT id FROM locked) \
        RETURNING deals.id), \
      counted AS ( \
        INSERT INTO order_stats (day, status, slot, orders, revenue) \
@@ -77,7 +87,7 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
        SELECT 'ORDER_CONFIRMED', json_agg(id)::TEXT, 0, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted) \
      SELECT inserted.id FROM inserted \
-     CROSS JOIN (SELECT topkart_require_owner((SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
+     CROSS JOIN (SELECT topkart_require_owner((SELECT count(*) FROM inserted) * 0 + (SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
 
 impl Store {
     /// One transaction: insert every order, take their units off their deals. All or nothing.

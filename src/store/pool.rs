@@ -53,9 +53,14 @@ pub struct Store {
 pub(super) enum OrderWriter {
     /// A connection on a thread of its own, with prepared statements (`sqlite_writer`).
     Sqlite(std::sync::Arc<super::sqlite_writer::SqliteWriter>),
-    /// A pool of one (it reconnects by itself).
+    /// A pool of its own, a connection for each batch committing at once (it reconnects by
+    /// itself).
     Postgres(PgPool),
 }
+
+/// Connections the order writer may hold at most (`TOPKART_WRITER_COMMITS` chooses how many
+/// batches commit at once; a pool only opens the connections it is asked for).
+pub const WRITER_CONNECTIONS_MAX: u32 = 4;
 
 /// How long a query waits for a connection, including reconnecting to a store that is down.
 /// An order waits at most about this long for its 503 during an outage (see `OrderWriter`).
@@ -76,7 +81,11 @@ impl Store {
                 // leaf of the per-customer index at a random place, so a batch of n orders
                 // rewrites about n pages into the WAL: 1 KiB pages write a quarter of what
                 // 4 KiB pages do (measured: see docs/BENCHMARKS.md).
-                .page_size(1024);
+                .page_size(1024)
+                .pragma(
+                    "wal_autocheckpoint",
+                    super::sqlite_writer::CHECKPOINT_PAGES.to_string(),
+                );
             if let Some(folder) = options.get_filename().parent() {
                 if !folder.as_os_str().is_empty() {
                     std::fs::create_dir_all(folder)?;
@@ -104,7 +113,7 @@ impl Store {
             // so opened here (on the main thread) every round trip of the writer would be
             // woken through the main thread first (measured: docs/BENCHMARKS.md).
             let order_writer = PgPoolOptions::new()
-                .max_connections(1)
+                .max_connections(WRITER_CONNECTIONS_MAX)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(options);
             (Backend::Postgres(pool), OrderWriter::Postgres(order_writer))

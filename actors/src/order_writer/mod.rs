@@ -1,10 +1,16 @@
 //! `OrderWriter`: the persistence actor. Group commit, acknowledge after commit.
 //!
-//! Orders queue up while a batch is being committed; when the commit returns, everything queued
+//! Orders queue up while batches are being committed; when a commit returns, everything queued
 //! (up to `batch_max` orders) becomes the next batch. There is no timer and no fixed wait: when
 //! the store is idle a batch is one order, under a burst it is as many as arrived during the
 //! previous commit. Each waiting request hears about its order only after its batch committed;
 //! a failed commit fails every order of the batch and gives their units back to their deals.
+//!
+//! Up to `commits_in_flight` batches commit at once, each on a connection of its own (Postgres:
+//! one batch's inserts run while the other's commit waits for its WAL flush, so the machine
+//! does not idle behind one commit; issue 13, docs/BENCHMARKS.md). Batches are independent
+//! transactions: they may finish in any order, and nothing here or in the deals depends on
+//! the order in which they do (units are taken off in memory before an order is queued).
 //!
 //! Orders reach the writer through a shared inbox ([`WriterHandle::persist`]), not its mailbox:
 //! while a commit is under way (always, under load) handing an order over is a push under a
@@ -21,7 +27,7 @@
 //! during an outage every request hears 503 within about one timeout. The next order to arrive
 //! tries the store again; there is no separate health probe to keep in step.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,11 +36,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+mod pending;
+
+pub use pending::{DealLink, PendingOrder, return_units};
+use pending::{report_claims, report_stored_claims};
+
+use crate::DealId;
 use crate::journal::{Journal, JournalError};
-use crate::model::{
-    Claim, ClaimedOrder, NewOrder, OrderRecord, PlaceError, PlaceReply, ReturnedUnits,
-};
-use crate::{DealId, OrderId};
+use crate::model::{NewOrder, OrderRecord, PlaceError};
 
 /// A commit taking this long is logged: every order queued meanwhile waits for it.
 const SLOW_COMMIT: Duration = Duration::from_millis(50);
@@ -48,6 +57,8 @@ pub struct WriterConfig {
     pub batch_max: usize,
     /// Orders waiting for a batch at most; past it orders are refused with `Overloaded`.
     pub queue_max: usize,
+    /// Batches committing at once at most (the journal needs that many connections).
+    pub commits_in_flight: usize,
 }
 
 impl WriterConfig {
@@ -55,6 +66,8 @@ impl WriterConfig {
     pub const BATCH_MAX_DEFAULT: usize = 1_000;
     /// Orders waiting for a batch at most, unless configured otherwise.
     pub const QUEUE_MAX_DEFAULT: usize = 50_000;
+    /// Batches committing at once, unless configured otherwise.
+    pub const COMMITS_IN_FLIGHT_DEFAULT: usize = 1;
 }
 
 impl Default for WriterConfig {
@@ -62,6 +75,7 @@ impl Default for WriterConfig {
         Self {
             batch_max: Self::BATCH_MAX_DEFAULT,
             queue_max: Self::QUEUE_MAX_DEFAULT,
+            commits_in_flight: Self::COMMITS_IN_FLIGHT_DEFAULT,
         }
     }
 }
@@ -77,45 +91,6 @@ pub struct WriterStats {
     pub largest_batch: AtomicU64,
     /// Batches refused by the store's fence (another node owns one of their deals).
     pub batches_fenced: AtomicU64,
-}
-
-/// What the writer tells a deal about its orders. The deal's actor implements it (`deal/actor.rs`);
-/// the writer knows only this, so the two modules do not import each other. Both calls must
-/// reach the deal even when its mailbox is full (each is bounded by one batch): never dropped.
-pub trait DealLink: Send + Sync + 'static {
-    /// Claimed orders that entered a batch: whose units they are.
-    fn attribute(&self, orders: Vec<ClaimedOrder>);
-    /// An order that will not be stored: take its units back, then answer its requester.
-    fn return_units(&self, units: ReturnedUnits);
-    /// The store holds another fencing epoch for the deal: another node owns it now. The
-    /// deal stops selling at once.
-    fn ownership_lost(&self);
-    /// Orders of the deal just stored that are claims (it has a payment window), sold under
-    /// `owner_epoch`: the deal watches their deadlines. Called before their requesters hear
-    /// of the commit.
-    fn stored_claims(&self, claims: Vec<(OrderId, Claim)>, owner_epoch: i64) {
-        let _ = (claims, owner_epoch);
-    }
-}
-
-/// An order waiting for its batch, with where to answer and the deal its units go back to.
-pub struct PendingOrder {
-    pub order: NewOrder,
-    pub reply: PlaceReply,
-    /// The deal's link, made once per deal (an `Arc` clone is a reference count, no allocation
-    /// per order).
-    pub deal: Arc<dyn DealLink>,
-    /// Whether the deal already counts the units as the customer's: true for orders its actor
-    /// reserved; false for an order claimed from a lent counter until the writer reports it.
-    pub attributed: bool,
-}
-
-impl std::fmt::Debug for PendingOrder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingOrder")
-            .field("order", &self.order)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Orders waiting for the next batch, shared by everyone who hands orders to the writer.
@@ -199,8 +174,8 @@ pub struct OrderWriter {
     journal: Arc<dyn Journal>,
     config: WriterConfig,
     inbox: Arc<Inbox>,
-    /// Whether a batch's commit is under way; at most one at a time, so batches commit in order.
-    committing: bool,
+    /// Batches whose commit is under way (at most `config.commits_in_flight`).
+    committing: usize,
     drain_waiters: Vec<oneshot::Sender<()>>,
     stats: Arc<WriterStats>,
     slow_commits_unlogged: u64,
@@ -216,7 +191,7 @@ impl OrderWriter {
         stats: Arc<WriterStats>,
     ) -> WriterHandle {
         assert!(
-            config.batch_max >= 1 && config.queue_max >= 1,
+            config.batch_max >= 1 && config.queue_max >= 1 && config.commits_in_flight >= 1,
             "writer bounds must be positive"
         );
         let inbox = Arc::new(Inbox {
@@ -243,7 +218,7 @@ impl OrderWriter {
             journal,
             config,
             inbox,
-            committing: false,
+            committing: 0,
             drain_waiters: Vec::new(),
             stats,
             slow_commits_unlogged: 0,
@@ -265,24 +240,31 @@ impl OrderWriter {
         queue.drain(..take).collect()
     }
 
+    /// Starts commits while a commit slot is free and orders are queued. A free slot with
+    /// nothing queued leaves the writer idle, so the next order wakes it into that slot.
     fn commit_next_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.committing {
-            return;
-        }
-        let mut batch = self.take_batch();
-        if batch.is_empty() {
-            for waiter in self.drain_waiters.drain(..) {
-                let _ = waiter.send(());
+        while self.committing < self.config.commits_in_flight {
+            let batch = self.take_batch();
+            if batch.is_empty() {
+                if self.committing == 0 {
+                    for waiter in self.drain_waiters.drain(..) {
+                        let _ = waiter.send(());
+                    }
+                }
+                return;
             }
-            return;
+            self.commit_batch(batch, ctx);
         }
-        self.committing = true;
+    }
+
+    fn commit_batch(&mut self, mut batch: Vec<PendingOrder>, ctx: &mut Context<Self>) {
+        self.committing += 1;
         report_claims(&mut batch);
         let orders: Vec<NewOrder> = batch.iter().map(|pending| pending.order.clone()).collect();
         let commit = self.journal.commit_orders(orders);
         let started = Instant::now();
         ctx.spawn(commit.into_actor(self).map(move |result, writer, ctx| {
-            writer.committing = false;
+            writer.committing -= 1;
             let took = started.elapsed();
             metrics::histogram!("topkart_writer_commit_seconds").record(took.as_secs_f64());
             metrics::histogram!("topkart_writer_batch_orders").record(batch.len() as f64);
@@ -407,73 +389,6 @@ impl OrderWriter {
             }
         }
     }
-}
-
-/// Tells each deal with a payment window which of its orders just stored are claims (with
-/// their ids and deadlines), one message per deal, before any requester hears of the commit.
-fn report_stored_claims(batch: &[PendingOrder], stored: &[OrderRecord]) {
-    let mut reports: HashMap<DealId, (Arc<dyn DealLink>, i64, Vec<(OrderId, Claim)>)> =
-        HashMap::new();
-    for (pending, order) in batch.iter().zip(stored) {
-        let Some(pay_by) = order.pay_by else {
-            continue;
-        };
-        let claim = Claim {
-            customer_id: order.customer_id,
-            quantity: order.quantity,
-            round: order.round,
-            pay_by,
-        };
-        reports
-            .entry(order.deal_id)
-            .or_insert_with(|| (pending.deal.clone(), pending.order.owner_epoch, Vec::new()))
-            .2
-            .push((order.id, claim));
-    }
-    for (link, owner_epoch, claims) in reports.into_values() {
-        link.stored_claims(claims, owner_epoch);
-    }
-}
-
-/// Tells each deal whose units its claimed orders in `batch` are: one message per deal.
-fn report_claims(batch: &mut [PendingOrder]) {
-    let mut reports: HashMap<DealId, (Arc<dyn DealLink>, Vec<ClaimedOrder>)> = HashMap::new();
-    for pending in batch.iter_mut().filter(|pending| !pending.attributed) {
-        pending.attributed = true;
-        let claimed = ClaimedOrder {
-            customer_id: pending.order.customer_id,
-            quantity: pending.order.quantity,
-            round: pending.order.round,
-            owner_epoch: pending.order.owner_epoch,
-        };
-        reports
-            .entry(pending.order.deal_id)
-            .or_insert_with(|| (pending.deal.clone(), Vec::new()))
-            .1
-            .push(claimed);
-    }
-    for (to, orders) in reports.into_values() {
-        to.attribute(orders);
-    }
-}
-
-/// Gives an order's units back to its deal, which then answers the requester with `error`.
-pub fn return_units(pending: PendingOrder, error: PlaceError) {
-    let PendingOrder {
-        order,
-        reply,
-        deal,
-        attributed,
-    } = pending;
-    deal.return_units(ReturnedUnits {
-        customer_id: order.customer_id,
-        quantity: order.quantity,
-        round: order.round,
-        owner_epoch: order.owner_epoch,
-        attributed,
-        reply,
-        error,
-    });
 }
 
 /// The mailbox carries only `Wake` and `Drain` (orders go through the inbox), so actix's default
