@@ -117,7 +117,7 @@ fn args(url: &str, scenario: Scenario) -> LoadtestArgs {
         units: 400_000,
         buyers: 200,
         deals: 1_000,
-        threads: 1,
+        threads: Some(1),
         listeners: 0,
         out_dir: "target/topkart-bench".into(),
     }

@@ -18,6 +18,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# seed_sql, sqlite_series, postgres_series, seed_sqlite, seed_postgres
+source scripts/seed.sh
 psql -h 127.0.0.1 -U postgres -d test -qc "CREATE DATABASE $db" >/dev/null
 
 start() { # start <database url>: the engine on 127.0.0.1:18095
@@ -36,27 +38,6 @@ start() { # start <database url>: the engine on 127.0.0.1:18095
   echo "the engine did not start"; cat "$work/engine.log"; exit 1
 }
 stop() { kill "$engine"; wait "$engine" 2>/dev/null || true; engine=; }
-
-# The same rows on both stores: users 2..1001 customers, deals 1..100 (units enough for every
-# order), orders spread over them and over the last 30 days.
-seed_sql() { # seed_sql <now ms>
-  cat <<SQL
-INSERT INTO users (username, email, password_hash, user_type, created_at)
-  SELECT 'c' || n, 'c' || n || '@example.com', 'x', 'customer', $1 FROM $2;
-INSERT INTO deals (product_name, actual_price, final_price, total_units, available_units, starts_at, expires_at,
-                   closed, recurrence, round, rearmed_day, created_at, updated_at)
-  SELECT 'Deal ' || n, 2000, 1000, 100000, 100000, $1 - 3600000, $1 + 3600000, FALSE, 'none', 1, 0, $1, $1 FROM $3;
-INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, status, created_at, updated_at)
-  SELECT 1 + n % 100, 1, 2 + n % 1000, 1, 1000, 1000, CASE WHEN n % 10 = 0 THEN 'CANCELLED' ELSE 'OPEN' END,
-         $1 - (n % 30) * CAST(86400000 AS BIGINT) - n % 1000, $1 FROM $4;
-UPDATE deals SET available_units = total_units - (SELECT COUNT(*) FROM orders o WHERE o.deal_id = deals.id AND o.status <> 'CANCELLED');
--- Rows written past the engine: their kept statistics, as the migration computes them.
-DELETE FROM order_stats;
-INSERT INTO order_stats (day, status, slot, orders, revenue)
-  SELECT created_at / 86400000, status, deal_id % 64, COUNT(*), SUM(total_price) FROM orders
-  GROUP BY created_at / 86400000, status, deal_id % 64;
-SQL
-}
 
 measure() { # measure <label>
   python3 - "$1" <<'PY'
@@ -86,26 +67,15 @@ for who, token in (("admin", admin), ("customer", customer)):
 PY
 }
 
-now=$(($(date +%s) * 1000))
-# A series 1..k as a FROM item with a column n, in each store's words.
-sqlite_series() { echo "(WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < $1) SELECT n FROM r) AS s"; }
-postgres_series() { echo "generate_series(1, $1) AS s(n)"; }
-
 # SQLite: the engine creates and migrates the file; the rows go in through Python's sqlite3
 # (no extra package) while the engine is stopped.
 start "sqlite://$work/topkart.db"; stop
-python3 - "$work/topkart.db" "$(seed_sql "$now" "$(sqlite_series 1000)" "$(sqlite_series 100)" "$(sqlite_series "$orders")")" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.executescript("BEGIN;" + sys.argv[2].replace("FALSE", "0") + "COMMIT;")
-PY
+seed_sqlite "$work/topkart.db" "$orders"
 start "sqlite://$work/topkart.db"; measure sqlite; stop
 echo "          recount   $(python3 -c 'import sqlite3,sys,json; print(json.dumps(dict(sqlite3.connect(sys.argv[1]).execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall()), sort_keys=True))' "$work/topkart.db")"
 
 url="postgres://postgres@127.0.0.1:5432/$db"
 start "$url"; stop
-seed_sql "$now" "$(postgres_series 1000)" "$(postgres_series 100)" "$(postgres_series "$orders")" |
-  psql -q "$url" -v ON_ERROR_STOP=1 >/dev/null
-psql -q "$url" -c "ANALYZE" >/dev/null
+seed_postgres "$url" "$orders"
 start "$url"; measure postgres; stop
 echo "          recount   $(psql -qtA "$url" -c "SELECT json_object_agg(status, n ORDER BY status) FROM (SELECT status, COUNT(*) AS n FROM orders GROUP BY status) c")"

@@ -4,15 +4,21 @@
 # hot deal (POST /api/v1/orders on one deal with units enough for the run, 256 customers'
 # tokens in turn) and the sold-out storm (the same on a sold-out deal: every answer a 409) —
 # with the CPU each process used over the middle of the run (from /proc): the engine, the
-# store's server (Postgres), wrk; and the engine's threads each. Prints markdown tables and
+# store's server (Postgres), wrk; the engine's threads each; then the livez and hot-deal loads
+# again from `topkart loadtest`, its own CPU a request beside wrk's, and the hot deal in an open
+# loop at half wrk's rate (latency from each request's intended send time). Prints tables and
 # writes them into docs/BENCHMARKS.md between the `wrk:begin` / `wrk:end` markers.
 #
 #   bash scripts/wrk.sh [seconds]          (default 10; wrk is installed with apt when missing)
+#   TOPKART_WRK_STORED=10000000 bash scripts/wrk.sh   (the same with that many orders stored)
 #
 # Loopback only; every run bounded by its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+# Orders already in the store before the runs (issue 13, figure 6): TOPKART_WRK_STORED=10000000.
+stored=${TOPKART_WRK_STORED:-0}
+source scripts/seed.sh
 connections=${TOPKART_WRK_CONNECTIONS:-256}
 bin=${TOPKART_WRK_BIN:-target/release/topkart}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -92,6 +98,13 @@ end
 LUA
 }
 
+# orders_latency <store> <who> <token>: GET /api/v1/orders?page_size=20 on one connection for 5 s.
+orders_latency() {
+  wrk -t1 -c1 -d5s --latency -H "Authorization: Bearer $3" "$base/api/v1/orders?page_size=20" >"$work/orders.out" 2>&1
+  awk -v store="$1" -v who="$2" '/^Requests\/sec/ {rate = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+    END {printf "| %s | %s | %s | %s | %s |\n", store, who, rate, p50, p99}' "$work/orders.out" | tee -a "$work/orders.md"
+}
+
 # run <store> <load> <path> [lua deal]: one wrk run; prints a table row and remembers livez.
 run() {
   local store=$1 load=$2 path=$3 deal=${4:-}
@@ -146,6 +159,18 @@ PY
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"$work/table.md"
 {
+  echo "| store | GET /orders as | req/s (one connection) | p50 | p99 |"
+  echo "| --- | --- | --- | --- | --- |"
+} >"$work/orders.md"
+{
+  echo "| store | hot deal, open loop at half the peak | p50 ms | p99 ms | p99.9 ms | max ms | lost |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+} >"$work/open.md"
+{
+  echo "| store | load | topkart loadtest req/s | its CPU µs/req | wrk's CPU µs/req | loadtest ÷ wrk |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+} >"$work/generators.md"
+{
   echo "| store | load | the engine's threads (by name): share of a core each, busiest first (≥ 0.02) |"
   echo "| --- | --- | --- |"
 } >"$work/threads.md"
@@ -153,29 +178,89 @@ cat "$work/table.md"
 for store in sqlite postgres; do
   if [ "$store" = sqlite ]; then url="sqlite://$work/topkart.db"; else url="postgres://postgres@127.0.0.1:5432/$db"; fi
   start "$url"
+  if [ "$stored" -gt 0 ]; then # the orders already stored, written while the engine is stopped
+    stop
+    if [ "$store" = sqlite ]; then seed_sqlite "$work/topkart.db" "$stored"; else seed_postgres "$url" "$stored"; fi
+    start "$url"
+  fi
   setup
   livez=
   run "$store" livez /livez
   run "$store" "hot deal" /api/v1/orders "$hot"
   run "$store" "sold-out storm" /api/v1/orders "$sold"
+  # The same loads from `topkart loadtest` (one generator thread, as wrk -t1): its own CPU a
+  # request, which it reports, against wrk's from the runs above (issue 13, figure 5).
+  for scenario in baseline hot-deal; do
+    "$bin" loadtest --url "$base" --admin-password wrk-admin-password-1 --scenario "$scenario" \
+      --connections "$connections" --threads 1 --duration-secs "$secs" --warmup-secs 1 \
+      --units 100000000 --buyers "$connections" --out-dir "$work/loadtest" >"$work/loadtest.out" 2>&1 ||
+      { cat "$work/loadtest.out"; exit 1; }
+    python3 - "$store" "$scenario" "$work/loadtest.out" "$work/table.md" <<'PY' | tee -a "$work/generators.md"
+import re, sys
+store, scenario, out, seen = sys.argv[1:]
+text = open(out).read()
+row = next(line for line in text.splitlines() if line.startswith(scenario + " "))
+rate = float(row.split()[5])
+us = float(re.search(r"the generator's own CPU: ([0-9.]+)", text).group(1))
+load = {"baseline": "livez", "hot-deal": "hot deal"}[scenario]
+wrk = {line.split("|")[2].strip(): line.split("|")[6].strip() for line in open(seen) if line.startswith(f"| {store} |")}
+wrk_us = float(wrk[load])
+print(f"| {store} | {load} | {rate:,.0f} | {us:.1f} | {wrk_us:.1f} | {us / wrk_us:.2f}× |")
+PY
+  done
+  # A customer's GET /orders, one request at a time: wrk0 (its hot-deal orders) and, with
+  # orders stored, c1 (a tenth of a thousandth of them), made able to log in as wrk0 does.
+  orders_latency "$store" "wrk0 ($(grep -c . "$work/tokens.txt") customers' hot deal)" "$(head -1 "$work/tokens.txt")"
+  if [ "$stored" -gt 0 ]; then
+    copy="UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE username = 'wrk0') WHERE username = 'c1'"
+    if [ "$store" = sqlite ]; then python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' "$work/topkart.db" "$copy"
+    else psql -q "$url" -c "$copy" >/dev/null; fi
+    token=$(curl -sf -H 'content-type: application/json' -d '{"username":"c1","password":"wrk-password-1"}' "$base/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    orders_latency "$store" "c1 ($((stored / 1000)) orders stored)" "$token"
+  fi
+  # Open loop at half the closed loop's peak (wrk's hot-deal rate): requests leave on a fixed
+  # schedule whatever the engine does, each latency counted from its intended send time
+  # (issue 13, figure 4).
+  half=$(awk -F'|' -v store="$store" '$2 ~ store && $3 ~ /hot deal/ {gsub(/[ ,]/, "", $4); split($4, r, "("); print int(r[1] / 2)}' "$work/table.md")
+  "$bin" loadtest --url "$base" --admin-password wrk-admin-password-1 --scenario hot-deal \
+    --rate "$half" --threads 1 --duration-secs "$secs" --warmup-secs 1 \
+    --units 100000000 --buyers "$connections" --out-dir "$work/loadtest" >"$work/loadtest.out" 2>&1 ||
+    { cat "$work/loadtest.out"; exit 1; }
+  awk -v store="$store" -v rate="$half" '$1 == "hot-deal" {printf "| %s | %d orders/s offered, %d answered | %s | %s | %s | %s | %d |\n", store, rate, $6, $12, $14, $15, $16, $11}' \
+    "$work/loadtest.out" | tee -a "$work/open.md"
   stop
 done
 cat "$work/threads.md"
+cat "$work/generators.md"
+cat "$work/open.md"
+cat "$work/orders.md"
 
 # Into docs/BENCHMARKS.md, between the markers (the table of the newest run).
 printf '\n' >>"$work/table.md"
 cat "$work/threads.md" >>"$work/table.md"
-python3 - "$work/table.md" "$(git rev-parse --short HEAD)" "$secs" "$connections" <<'PY'
+printf '\n' >>"$work/table.md"
+cat "$work/generators.md" >>"$work/table.md"
+printf '\n' >>"$work/table.md"
+cat "$work/open.md" >>"$work/table.md"
+printf '\n' >>"$work/table.md"
+cat "$work/orders.md" >>"$work/table.md"
+python3 - "$work/table.md" "$(git rev-parse --short HEAD)" "$secs" "$connections" "$stored" <<'PY'
 import re, sys, datetime
-table, commit, secs, connections = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3], sys.argv[4]
+table, commit, secs, connections, stored = open(sys.argv[1]).read(), *sys.argv[2:]
 path = "docs/BENCHMARKS.md"
 text = open(path).read()
-block = (f"<!-- wrk:begin -->\n`bash scripts/wrk.sh {secs}` at `{commit}`, {datetime.date.today()}: "
+# An empty store's run and a run with orders stored each keep a block of their own.
+marker, command, heading = "wrk", f"bash scripts/wrk.sh {secs}", "The order path from outside (wrk)"
+if int(stored):
+    marker, command = "wrk-stored", f"TOPKART_WRK_STORED={stored} bash scripts/wrk.sh {secs}"
+    heading = f"The order path from outside (wrk), {int(stored):,} orders stored"
+begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+block = (f"{begin}\n`{command}` at `{commit}`, {datetime.date.today()}: "
          f"`wrk -t1 -c{connections} -d{secs}s`, release build, CPU from /proc over the middle half of each run.\n\n"
-         f"{table}<!-- wrk:end -->")
-if "<!-- wrk:begin -->" in text:
-    text = re.sub(r"<!-- wrk:begin -->.*?<!-- wrk:end -->", lambda _: block, text, flags=re.S)
+         f"{table}{end}")
+if begin in text:
+    text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
 else:
-    text += "\n## The order path from outside (wrk)\n\n" + block + "\n"
+    text += f"\n## {heading}\n\n" + block + "\n"
 open(path, "w").write(text)
 PY

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 
 use crate::config::Secret;
@@ -82,9 +83,9 @@ pub struct LoadtestArgs {
     /// once with and once without to see what they cost the orders.
     #[arg(long, default_value_t = 0)]
     pub listeners: usize,
-    /// Load-generator threads.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Load-generator threads (default: one per core this machine has).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
+    pub threads: Option<usize>,
     /// Where the JSON and HTML reports go.
     #[arg(long, default_value = "target/topkart-bench")]
     pub out_dir: PathBuf,
@@ -101,9 +102,16 @@ impl LoadtestArgs {
             "units": self.units,
             "buyers": self.buyers,
             "deals": self.deals,
-            "threads": self.threads,
+            "threads": self.threads(),
             "listeners": self.listeners,
             "admin_username": self.admin_username,
+        })
+    }
+
+    /// Generator threads: as asked, or one per core.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
     }
 

@@ -18,10 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::http::Uri;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use hdrhistogram::Histogram;
 
+use super::client::{Connections, Request, Target};
 use super::setup::{Plan, PlannedRequest};
 
 /// Requests one open-loop thread keeps in flight at most; past it, a due request is counted as
@@ -114,6 +113,9 @@ pub struct RunResult {
     pub per_deal: Vec<DealTally>,
     /// Offset of the last 201, for orders per second while selling.
     pub last_created_at: Option<Duration>,
+    /// CPU the generator's load threads used over the measured window (Linux; zero where the
+    /// threads' times cannot be read): what a request costs the generator itself.
+    pub generator_cpu: Duration,
 }
 
 impl RunResult {
@@ -131,6 +133,7 @@ impl RunResult {
             created_ids: Vec::new(),
             per_deal: vec![DealTally::default(); deals],
             last_created_at: None,
+            generator_cpu: Duration::ZERO,
         }
     }
 
@@ -163,6 +166,7 @@ impl RunResult {
             mine.no_answer += theirs.no_answer;
         }
         self.last_created_at = self.last_created_at.max(other.last_created_at);
+        self.generator_cpu += other.generator_cpu;
     }
 
     pub fn created(&self) -> u64 {
@@ -200,8 +204,9 @@ pub async fn run(
     warmup: Duration,
     duration: Duration,
     threads: usize,
-) -> RunResult {
+) -> Result<RunResult, String> {
     let threads = threads.max(1);
+    let targets = Connections::resolve(bases).await?;
     let progress = Arc::new(Progress::default());
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -211,8 +216,8 @@ pub async fn run(
     // in the same process keeps store connections there — seen as a hung Postgres commit).
     let mut workers = Vec::new();
     for thread in 0..threads {
-        let (bases, plan, progress, sequence) = (
-            bases.to_vec(),
+        let (targets, plan, progress, sequence) = (
+            targets.clone(),
             plan.clone(),
             progress.clone(),
             sequence.clone(),
@@ -228,7 +233,7 @@ pub async fn run(
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result = actix_web::rt::System::new().block_on(drive_thread(
-                bases,
+                targets,
                 plan,
                 share,
                 Window::new(started, warmup, duration),
@@ -253,7 +258,7 @@ pub async fn run(
     // The figures count the requests meant to go out inside the measured window, so they are
     // divided by that window — not by the time the last answers took to drain after it.
     result.elapsed = duration;
-    result
+    Ok(result)
 }
 
 /// When a run starts, when its measured part starts, and when it ends.
@@ -309,32 +314,32 @@ fn print_progress(progress: &Progress, done: &AtomicBool, started: Instant) {
 }
 
 async fn drive_thread(
-    bases: Vec<String>,
+    targets: Vec<Target>,
     plan: Plan,
     load: Load,
     window: Window,
     sequence: Arc<AtomicU64>,
     progress: Arc<Progress>,
 ) -> RunResult {
-    let connections = match load {
-        Load::Closed { connections } => connections,
-        Load::Open { .. } => OPEN_LOOP_IN_FLIGHT_MAX,
-    };
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connector(awc::Connector::new().limit(connections.max(1)))
-        .finish();
     let recorder = Rc::new(RefCell::new(RunResult::empty(plan.deal_ids().len())));
     let (started, deadline) = (window.started, window.deadline);
     let context = Rc::new(Context {
-        client,
-        bases,
-        uris: RefCell::new(Vec::new()),
+        connections: Connections::new(&targets, Duration::from_secs(30)),
         plan,
         window,
         progress,
         recorder: recorder.clone(),
     });
+    // This thread's CPU over the measured window, read on this thread when it opens and closes.
+    let cpu = {
+        let measured_from = window.measured_from;
+        actix_web::rt::spawn(async move {
+            actix_web::rt::time::sleep_until(measured_from.into()).await;
+            let from = thread_cpu();
+            actix_web::rt::time::sleep_until(deadline.into()).await;
+            Some(thread_cpu()?.saturating_sub(from?))
+        })
+    };
     match load {
         Load::Closed { connections } => {
             let mut tasks = Vec::with_capacity(connections);
@@ -391,18 +396,27 @@ async fn drive_thread(
         }
         Load::Open { .. } => {}
     }
+    let cpu = cpu.await.ok().flatten().unwrap_or_default();
+    recorder.borrow_mut().generator_cpu = cpu;
     drop(context);
     Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)
         .unwrap_or_else(|_| panic!("every load task finished"))
 }
 
+/// This thread's CPU time so far (user and system), from `/proc/thread-self/stat`.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's clock tick for these fields (USER_HZ) is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 struct Context {
-    client: awc::Client,
-    /// The base URLs requests go to, in turn.
-    bases: Vec<String>,
-    /// Each (base, path)'s full URI, parsed once (a clone shares its bytes).
-    uris: RefCell<Vec<(usize, &'static str, Uri)>>,
+    /// This thread's connections to the targets (the base URLs, requests to each in turn).
+    connections: Connections,
     plan: Plan,
     window: Window,
     progress: Arc<Progress>,
@@ -410,31 +424,12 @@ struct Context {
 }
 
 impl Context {
-    /// The URI of `path` at the base whose turn request `sequence` is.
-    fn uri(&self, sequence: u64, path: &'static str) -> Uri {
-        let base = (sequence % self.bases.len() as u64) as usize;
-        if let Some((_, _, uri)) = self
-            .uris
-            .borrow()
-            .iter()
-            .find(|(known_base, known, _)| *known_base == base && *known == path)
-        {
-            return uri.clone();
-        }
-        // The set-up reached the first base through these paths, and every base URL was
-        // checked when the arguments were.
-        let uri: Uri = format!("{}{path}", self.bases[base])
-            .parse()
-            .expect("a checked base URL parses");
-        self.uris.borrow_mut().push((base, path, uri.clone()));
-        uri
-    }
-
     async fn send_and_record(&self, sequence: u64, intended: Instant) {
         let request = self.plan.request(sequence);
         let deal_index = request.deal_index;
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
-        let outcome = send(&self.client, self.uri(sequence, request.path), request).await;
+        let target = (sequence % self.connections.targets() as u64) as usize;
+        let outcome = send(&self.connections, target, request).await;
         let now = Instant::now();
         let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
         let measured = intended >= self.window.measured_from;
@@ -513,44 +508,35 @@ struct Created {
     id: i64,
 }
 
-async fn send(client: &awc::Client, url: Uri, request: PlannedRequest<'_>) -> Outcome {
-    let mut builder = match request.body {
-        Some(_) => client
-            .post(url)
-            .insert_header((CONTENT_TYPE, "application/json")),
-        None => client.get(url),
+async fn send(connections: &Connections, target: usize, request: PlannedRequest<'_>) -> Outcome {
+    let request = Request {
+        path: request.path,
+        authorization: request.authorization.map(|value| value.as_bytes()),
+        body: request.body.as_deref(),
     };
-    if let Some(authorization) = request.authorization {
-        builder = builder.insert_header((AUTHORIZATION, authorization.clone()));
-    }
-    let sent = match request.body {
-        Some(body) => builder.send_body(body).await,
-        None => builder.send().await,
-    };
-    let Ok(mut response) = sent else {
-        return Outcome {
-            status: None,
-            created_id: None,
-            sold_out: false,
-        };
-    };
-    let status = response.status().as_u16();
-    let Ok(body) = response.body().limit(1024 * 1024).await else {
-        return Outcome {
-            status: None,
-            created_id: None,
-            sold_out: false,
-        };
-    };
-    let created_id = (status == 201)
-        .then(|| serde_json::from_slice::<Created>(&body).ok().map(|c| c.id))
-        .flatten();
-    let sold_out = status == 409 && body.windows(10).any(|w| w == b"\"SOLD_OUT\"");
-    Outcome {
-        status: Some(status),
-        created_id,
-        sold_out,
-    }
+    let answered = connections
+        .exchange(target, &request, |answer| {
+            let created_id = (answer.status == 201)
+                .then(|| {
+                    serde_json::from_slice::<Created>(answer.body)
+                        .ok()
+                        .map(|c| c.id)
+                })
+                .flatten();
+            let sold_out =
+                answer.status == 409 && answer.body.windows(10).any(|w| w == b"\"SOLD_OUT\"");
+            Outcome {
+                status: Some(answer.status),
+                created_id,
+                sold_out,
+            }
+        })
+        .await;
+    answered.unwrap_or(Outcome {
+        status: None,
+        created_id: None,
+        sold_out: false,
+    })
 }
 
 impl super::args::LoadtestArgs {

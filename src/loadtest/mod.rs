@@ -7,11 +7,12 @@
 //! asked, every 201 stored, conservation) and reports a table, JSON and an HTML page.
 //!
 //! - [`setup`]: the scenario's deals and buyers, created over the API.
-//! - [`drive`]: the load loops and what they record.
+//! - [`drive`]: the load loops and what they record; [`client`]: their HTTP/1.1 client.
 //! - [`verify`]: the invariants checked after each scenario.
 //! - [`report`]: the table, the JSON and the HTML/SVG page.
 
 pub mod args;
+pub mod client;
 pub mod drive;
 pub mod listen;
 pub mod page;
@@ -75,9 +76,9 @@ pub async fn run(args: &LoadtestArgs) -> Result<Vec<ScenarioReport>, String> {
             args.load(),
             Duration::from_secs(args.warmup_secs),
             args.duration(),
-            args.threads,
+            args.threads(),
         )
-        .await;
+        .await?;
         let listened = listeners.map(listen::Listeners::close);
         let admin = login().await?;
         let verification = verify::check(&admin, &prepared, &result).await?;

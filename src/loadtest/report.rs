@@ -57,6 +57,10 @@ pub struct ScenarioReport {
     pub per_second: Vec<SecondBucket>,
     /// `--listeners`: what the live stock listeners cost the engine and what they saw.
     pub listeners: Option<super::listen::ListenerReport>,
+    /// The generator's own CPU per request sent in the measured window (its load threads,
+    /// from /proc; none where that cannot be read): whether the generator, not the engine,
+    /// was the limit.
+    pub generator_cpu_us_per_request: Option<f64>,
     /// (quantile, ms) points of the latency curve.
     pub latency_curve: Vec<(f64, f64)>,
     pub verification: Verification,
@@ -130,6 +134,11 @@ impl ScenarioReport {
                 .filter(|rate| *rate > 0.0)
                 .map(|rate| own_figure / rate),
             per_second: result.per_second.clone(),
+            generator_cpu_us_per_request: {
+                let sent = result.tally.answered() + result.tally.no_answer;
+                (!result.generator_cpu.is_zero() && sent > 0)
+                    .then(|| result.generator_cpu.as_secs_f64() * 1e6 / sent as f64)
+            },
             listeners: None,
             latency_curve,
             verification,
@@ -185,6 +194,9 @@ impl ScenarioReport {
                 format!("FAILED: {}", self.verification.failures.join("; "))
             }
         );
+        if let Some(cpu) = self.generator_cpu_us_per_request {
+            eprintln!("{:<15} the generator's own CPU: {cpu:.1} µs a request", "");
+        }
         if let Some(latency) = self.warmup.latency_ms {
             eprintln!(
                 "{:<15} warm-up {:.0} s, not in the figures above: {} requests, p99 {:.2} ms, max {:.1} ms",

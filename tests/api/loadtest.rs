@@ -22,7 +22,7 @@ fn args(url: &str, scenario: Scenario, out_dir: std::path::PathBuf) -> LoadtestA
         units: 1_000_000,
         buyers: 10,
         deals: 10,
-        threads: 1,
+        threads: Some(1),
         listeners: 0,
         out_dir,
     }
@@ -34,10 +34,19 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
     let app = spawn_app_with(store, |settings| settings.rate_limits = "off".into()).await;
     let out_dir = std::env::temp_dir().join(format!("topkart-loadtest-{}", std::process::id()));
 
-    let closed = args(&app.base, Scenario::HotDeal, out_dir.clone());
+    // Two generator threads, their connections split between them and their figures merged.
+    let closed = LoadtestArgs {
+        threads: Some(2),
+        ..args(&app.base, Scenario::HotDeal, out_dir.clone())
+    };
     let reports = loadtest::run(&closed).await.expect("the run verifies");
     let hot = &reports[0];
     assert!(hot.verification.passed, "{:?}", hot.verification.failures);
+    assert!(
+        hot.generator_cpu_us_per_request.is_some_and(|us| us > 0.0),
+        "the generator's own cost is reported: {:?}",
+        hot.generator_cpu_us_per_request
+    );
     assert!(hot.warmup.requests > 0, "the warm-up sent requests");
     assert!(hot.tally.ok_2xx > 0, "the measured window sold");
     // Every order is verified, the warm-up's included; the figures count the measured ones.
