@@ -84,7 +84,7 @@ impl Store {
                 .page_size(1024)
                 .pragma(
                     "wal_autocheckpoint",
-                    super::sqlite_writer::CHECKPOINT_PAGES.to_string(),
+                    super::sqlite_writer::CHECKPOINT_PAGES_MAX.to_string(),
                 );
             if let Some(folder) = options.get_filename().parent() {
                 if !folder.as_os_str().is_empty() {

@@ -25,14 +25,21 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::error::StoreError;
 
-/// Pages the WAL grows to before a commit copies them back into the database file (SQLite's
-/// default is 1,000). A checkpoint runs inside the commit that crosses the threshold, on this
-/// thread, and writes each page changed since the last one once, with a sync of
-/// the database file: under a burst an order's batch dirties the same index and table pages as
-/// the batches before it, so fewer, larger checkpoints write far fewer pages an order. 16,384
-/// pages (16 MiB at the 1 KiB pages new files get) took the SQLite hot deal from 30.4k/32.6k to
-/// 37.1k/35.8k orders/s (docs/BENCHMARKS.md); the WAL file stays about that size.
-pub(super) const CHECKPOINT_PAGES: i64 = 16_384;
+/// How often, while orders are being written, a thread of its own copies the WAL's committed
+/// pages back into the database file (a passive checkpoint: it never blocks the writer). A
+/// checkpoint inside a commit held every order of the batch and every order queued behind it
+/// while the pages were copied and the database file synced — the open loop's p99.9 (issue 13,
+/// figure 4; docs/BENCHMARKS.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// The WAL's size, in pages, past which a commit checkpoints by itself (SQLite's
+/// `wal_autocheckpoint`; its default is 1,000). The background checkpoints keep the WAL well
+/// under it; it bounds the file if they fall behind, and it is what lets the WAL start again
+/// from its beginning under a steady load (only a checkpoint that finds no frame left behind
+/// allows that, and the writer's own is one). Large, because fewer, larger checkpoints write
+/// the hot index and table pages once each instead of once per checkpoint: from 1,000 to
+/// 16,384 pages took the hot deal from 30.4k/32.6k to 37.1k/35.8k orders/s (docs/BENCHMARKS.md).
+pub(super) const CHECKPOINT_PAGES_MAX: i64 = 65_536;
 
 /// Batches waiting for the writer's thread at most: the order writer has at most
 /// `TOPKART_WRITER_COMMITS` (≤ `WRITER_CONNECTIONS_MAX`, 4) batches committing at once.
@@ -53,11 +60,18 @@ impl SqliteWriter {
     /// migrated by sqlx) and starts its thread.
     pub fn start(path: &Path) -> Result<Self, StoreError> {
         let conn = open(path).map_err(writer_error)?;
+        let checkpoints = open(path).map_err(writer_error)?;
         let (jobs, inbox) = mpsc::sync_channel::<(Vec<NewOrder>, Reply)>(JOBS_MAX);
+        // One pending "something was committed" at most; the checkpointer ends with the writer.
+        let (committed, written) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_while_writing(&checkpoints, &written))
+            .map_err(StoreError::Io)?;
         let thread_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, &thread_path, inbox))
+            .spawn(move || run(conn, &thread_path, inbox, &committed))
             .map_err(StoreError::Io)?;
         Ok(Self {
             jobs,
@@ -90,22 +104,32 @@ fn writer_error(error: rusqlite::Error) -> StoreError {
     StoreError::Writer(error.to_string())
 }
 
-/// The writer's connection: the same settings as sqlx's (WAL, synchronous=FULL, the same
-/// checkpoint threshold, a busy timeout for the other connections' writes).
+/// The writer's (and the checkpointer's) connection: the same settings as sqlx's (WAL,
+/// synchronous=FULL, the same checkpoint bound, a busy timeout for the other connections'
+/// writes).
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES_MAX)?;
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }
 
-fn run(mut conn: Connection, path: &PathBuf, inbox: mpsc::Receiver<(Vec<NewOrder>, Reply)>) {
+fn run(
+    mut conn: Connection,
+    path: &PathBuf,
+    inbox: mpsc::Receiver<(Vec<NewOrder>, Reply)>,
+    wrote: &mpsc::SyncSender<()>,
+) {
     for (orders, reply) in inbox {
         let committed = commit(&mut conn, &orders).map_err(|error| error.to_string());
+        if committed.is_ok() {
+            // Full: the checkpointer already knows there is something to copy back.
+            let _ = wrote.try_send(());
+        }
         if committed.is_err() && !conn.is_autocommit() {
             // Still inside the failed transaction: this connection is not used again.
             match open(path) {
@@ -114,6 +138,18 @@ fn run(mut conn: Connection, path: &PathBuf, inbox: mpsc::Receiver<(Vec<NewOrder
             }
         }
         let _ = reply.send(committed);
+    }
+}
+
+/// Waits (without polling) until the writer committed something, then passively checkpoints at
+/// most once every `CHECKPOINT_EVERY`. Ends when the writer's thread ends.
+fn checkpoint_while_writing(conn: &Connection, written: &mpsc::Receiver<()>) {
+    while written.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // The next commit's signal tries again; the writer's own checkpoint bounds the WAL.
+            tracing::debug!(%error, "a background SQLite checkpoint failed");
+        }
     }
 }
 
