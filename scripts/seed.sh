@@ -42,5 +42,8 @@ seed_postgres() { # seed_postgres <url> <orders>
   local now=$(($(date +%s) * 1000))
   seed_sql "$now" "$(postgres_series 1000)" "$(postgres_series 100)" "$(postgres_series "$2")" |
     psql -q "$1" -v ON_ERROR_STOP=1 >/dev/null
-  psql -q "$1" -c "ANALYZE" >/dev/null
+  # What autovacuum does to a table of that size in a running system (its insert threshold is
+  # a fifth of the table): without it an index scan visits every row's page to learn it is
+  # visible (a customer's 10,000 orders counted: p50 11 ms unvacuumed, 1.1 ms vacuumed).
+  psql -q "$1" -c "VACUUM ANALYZE" >/dev/null
 }
