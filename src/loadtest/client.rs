@@ -303,7 +303,116 @@ fn itoa(mut n: usize, buffer: &mut [u8; 20]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A server on loopback that answers the requests it reads with `answers`, in turn, over
+    /// whatever connections come; it records each request's first line and body, and how many
+    /// connections it accepted.
+    async fn serve(
+        answers: Vec<&'static [u8]>,
+    ) -> (
+        String,
+        Rc<RefCell<Vec<(String, Vec<u8>)>>>,
+        Rc<RefCell<usize>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let accepted = Rc::new(RefCell::new(0));
+        let answers = Rc::new(RefCell::new(answers.into_iter()));
+        let (seen_by_server, accepted_by_server) = (seen.clone(), accepted.clone());
+        actix_web::rt::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                *accepted_by_server.borrow_mut() += 1;
+                let (seen, answers) = (seen_by_server.clone(), answers.clone());
+                actix_web::rt::spawn(async move {
+                    let mut input = Vec::new();
+                    loop {
+                        let Some(head) = find(&input, b"\r\n\r\n") else {
+                            if stream.read_buf(&mut input).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            continue;
+                        };
+                        let head_text = String::from_utf8_lossy(&input[..head]).to_lowercase();
+                        let length = head_text
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length: "))
+                            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                        while input.len() < head + 4 + length {
+                            stream.read_buf(&mut input).await.unwrap();
+                        }
+                        let first = head_text.lines().next().unwrap_or_default().to_owned();
+                        let body = input[head + 4..head + 4 + length].to_vec();
+                        input.drain(..head + 4 + length);
+                        seen.borrow_mut().push((first, body));
+                        let answer = answers.borrow_mut().next().expect("an answer left");
+                        stream.write_all(answer).await.unwrap();
+                        if find(answer, b"Connection: close").is_some() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (base, seen, accepted)
+    }
+
+    /// Keep-alive reuse, a sized and a chunked body, and a server closing after its answer:
+    /// each answer read whole, the request written whole, a new connection only when needed.
+    #[actix_web::test]
+    async fn answers_are_read_whole_and_connections_reused_until_closed() {
+        let (base, seen, accepted) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"id\r\n5\r\n\":42}\r\n0\r\n\r\n",
+            b"HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        ])
+        .await;
+        let targets = Connections::resolve(&[base]).await.unwrap();
+        let connections = Connections::new(&targets, Duration::from_secs(5));
+        let get = Request {
+            path: "/livez",
+            authorization: None,
+            body: None,
+        };
+        let read = |answer: Answer<'_>| (answer.status, answer.body.to_vec());
+        assert_eq!(
+            connections.exchange(0, &get, read).await,
+            Some((200, b"hello".to_vec()))
+        );
+        let post = Request {
+            path: "/api/v1/orders",
+            authorization: Some(b"Bearer t"),
+            body: Some(br#"{"deal_id":7}"#),
+        };
+        assert_eq!(
+            connections.exchange(0, &post, read).await,
+            Some((201, br#"{"id":42}"#.to_vec()))
+        );
+        assert_eq!(
+            connections.exchange(0, &get, read).await,
+            Some((409, b"no".to_vec()))
+        );
+        assert_eq!(
+            connections.exchange(0, &get, read).await,
+            Some((200, Vec::new()))
+        );
+        assert_eq!(
+            *accepted.borrow(),
+            2,
+            "one connection until the server closed it"
+        );
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[1].0, "post /api/v1/orders http/1.1");
+        assert_eq!(seen[1].1, br#"{"deal_id":7}"#);
+        assert_eq!(seen[0].0, "get /livez http/1.1");
+    }
 
     #[test]
     fn status_lines_and_numbers_parse() {

@@ -9,7 +9,8 @@
 //!
 //! - `pool`: the connection and `on_pool!`; `error`: `StoreError`; `rows`: row types.
 //! - `users`, `tokens`, `deals`, `orders`: the queries of each resource, as `impl Store` blocks.
-//! - `tracking`: an order's tracking events; `statistics`: figures computed from the rows.
+//! - `tracking`: an order's tracking events; `statistics`: the figures, kept in `order_stats`
+//!   (`stats_rows`: where an order counts there).
 //! - `payments`: wallets, paying an order, lapsing unpaid claims (money moves with its entry).
 //! - `waitlist`: waitlist entries, and serving them (order and promotion in one transaction).
 //! - `outbox`: the e-mail owed, written with what caused it, and the mailer's leases.
@@ -28,6 +29,7 @@ mod rows;
 mod sqlite_held;
 mod sqlite_writer;
 mod statistics;
+mod stats_rows;
 mod tokens;
 mod tracking;
 mod users;

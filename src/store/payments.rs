@@ -10,7 +10,7 @@ use actors::{CustomerId, DealId, Millis, OrderId};
 use super::error::StoreError;
 use super::pool::{Backend, Store, on_pool};
 use super::rows::{User, UserRow};
-use super::statistics::{STATS_ADD, stats_day};
+use super::stats_rows::{STATS_ADD, stats_key};
 
 /// The outcome of a payment attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,11 +148,11 @@ impl Store {
                 }
                 let mut lapsed = Vec::new();
                 let mut units: std::collections::HashMap<i64, i64> = Default::default();
-                let mut lapsed_by_day: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+                let mut lapsed_by_day: std::collections::BTreeMap<(i64, i64), (i64, i64)> = Default::default();
                 for order_id in order_ids {
                     let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(LAPSE).bind(order_id).bind(deal_id).bind(now).fetch_optional(&mut *tx).await?;
                     if let Some((quantity, round, total, created_at)) = row {
-                        let moved = lapsed_by_day.entry(stats_day(created_at)).or_insert((0, 0));
+                        let moved = lapsed_by_day.entry(stats_key(created_at, deal_id)).or_insert((0, 0));
                         *moved = (moved.0 + 1, moved.1 + total);
                         lapsed.push(*order_id);
                         *units.entry(round).or_default() += quantity;
@@ -165,8 +165,7 @@ impl Store {
                 }
                 // The statistics after the deal's row, day by day (the order every
                 // transaction locks them in: see `transition_order`).
-                for (day, (orders, total)) in lapsed_by_day {
-                    let slot = deal_id % 64;
+                for ((day, slot), (orders, total)) in lapsed_by_day {
                     sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(-orders).bind(-total).execute(&mut *tx).await?;
                     sqlx::query(STATS_ADD).bind(day).bind("CANCELLED").bind(slot).bind(orders).bind(total).execute(&mut *tx).await?;
                 }
@@ -220,7 +219,7 @@ impl Store {
                     // Another node holds the deal (or its round moved on): nothing changes.
                     return Ok(None);
                 }
-                let (day, slot) = super::statistics::stats_key(order);
+                let (day, slot) = stats_key(order.created_at, order.deal_id);
                 sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(0_i64).bind(order.unit_price * delta).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(true))

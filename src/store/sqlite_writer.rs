@@ -24,6 +24,7 @@ use actors::{DealId, OrderId};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::error::StoreError;
+use super::stats_rows::{STATS_ADD, stats_key};
 
 /// How often, while orders are being written, a thread of its own copies the WAL's committed
 /// pages back into the database file (a passive checkpoint: it never blocks the writer). A
@@ -169,9 +170,6 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
         "UPDATE deals SET available_units = available_units - ?2 WHERE id = ?1 AND round = ?3";
     const OWED: &str = "INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
                         VALUES ('ORDER_CONFIRMED', ?1, 0, ?2)";
-    const COUNT: &str = "INSERT INTO order_stats (day, status, slot, orders, revenue) VALUES (?1, 'OPEN', ?2, ?3, ?4) \
-                         ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
-                         revenue = order_stats.revenue + excluded.revenue";
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut ids = Vec::with_capacity(orders.len());
     let mut units: BTreeMap<(DealId, i64), i64> = BTreeMap::new();
@@ -199,7 +197,7 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
             ids.push(tx.last_insert_rowid());
             *units.entry((order.deal_id, order.round)).or_default() += order.quantity;
             let count = counted
-                .entry((actors::clock::day_of(order.created_at), order.deal_id % 64))
+                .entry(stats_key(order.created_at, order.deal_id))
                 .or_default();
             *count = (count.0 + 1, count.1 + order.total_price);
         }
@@ -215,9 +213,10 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
     tx.prepare_cached(OWED)?
         .execute(params![named, created_at.unwrap_or(0)])?;
     {
-        let mut count = tx.prepare_cached(COUNT)?;
+        // `$1`…`$5` are SQLite parameters numbered in order of appearance: bound by position.
+        let mut count = tx.prepare_cached(STATS_ADD)?;
         for ((day, slot), (orders, revenue)) in &counted {
-            count.execute(params![day, slot, orders, revenue])?;
+            count.execute(params![day, "OPEN", slot, orders, revenue])?;
         }
     }
     tx.commit()?;

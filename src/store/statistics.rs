@@ -3,7 +3,8 @@
 //! status and slot, changed in the same transaction as every change to the orders they count
 //! (the writer's batch, a status change, a lapse, a quantity change, a served waitlist entry),
 //! so they are exact — never a counter beside the rows that could drift — and read a few hundred
-//! rows instead of every order (docs/BENCHMARKS.md; `tests/api/statistics_exact.rs` recounts).
+//! rows instead of every order (docs/BENCHMARKS.md; `stats_rows`: where an order counts;
+//! `tests/api/lifecycle.rs`' `statistics_equal_a_recount_of_the_orders` recounts).
 
 use std::collections::BTreeMap;
 
@@ -37,24 +38,6 @@ pub struct DaySales {
     pub day: i64,
     pub orders: i64,
     pub revenue: i64,
-}
-
-/// Adds `orders` and `revenue` (negative to take away) to the statistics of a day, status and
-/// slot: `$1` day, `$2` status, `$3` slot, `$4` orders, `$5` revenue. Run inside the
-/// transaction of the change it counts. Every number is bound as an `i64` (`1_i64`): Postgres
-/// prepares the text once, and an `i32` bound later is refused as "incorrect binary data".
-pub(super) const STATS_ADD: &str = "INSERT INTO order_stats (day, status, slot, orders, revenue) VALUES ($1, $2, $3, $4, $5) \
-    ON CONFLICT (day, status, slot) DO UPDATE SET orders = order_stats.orders + excluded.orders, \
-    revenue = order_stats.revenue + excluded.revenue";
-
-/// The UTC day an instant falls on (the statistics' day).
-pub(super) fn stats_day(at: Millis) -> i64 {
-    at.div_euclid(actors::clock::DAY_MS)
-}
-
-/// An order's statistics row: the day it was placed and its deal's slot.
-pub(super) fn stats_key(order: &actors::journal::OrderRecord) -> (i64, i64) {
-    (stats_day(order.created_at), order.deal_id % 64)
 }
 
 impl Store {
@@ -115,7 +98,7 @@ impl Store {
         const SQL: &str = "SELECT day, CAST(SUM(orders) AS BIGINT) AS orders, CAST(SUM(revenue) AS BIGINT) AS revenue \
                            FROM order_stats WHERE day >= $1 AND status <> 'CANCELLED' \
                            GROUP BY day HAVING SUM(orders) <> 0 ORDER BY day";
-        let days: Vec<DaySales> = on_pool!(self, pool => sqlx::query_as(SQL).bind(stats_day(since)).fetch_all(pool).await)?;
+        let days: Vec<DaySales> = on_pool!(self, pool => sqlx::query_as(SQL).bind(actors::clock::day_of(since)).fetch_all(pool).await)?;
         Ok(days)
     }
 }

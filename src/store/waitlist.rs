@@ -189,8 +189,9 @@ impl Store {
                         .bind(order.unit_price).bind(order.total_price).bind(order.created_at).bind(order.pay_by)
                         .fetch_one(&mut *tx).await?;
                     sqlx::query(PROMOTE).bind(entry.id).bind(id).bind(order.created_at).execute(&mut *tx).await?;
-                    sqlx::query(super::statistics::STATS_ADD).bind(super::statistics::stats_day(order.created_at)).bind("OPEN")
-                        .bind(order.deal_id % 64).bind(1_i64).bind(order.total_price).execute(&mut *tx).await?;
+                    let (day, slot) = super::stats_rows::stats_key(order.created_at, order.deal_id);
+                    sqlx::query(super::stats_rows::STATS_ADD).bind(day).bind("OPEN").bind(slot)
+                        .bind(1_i64).bind(order.total_price).execute(&mut *tx).await?;
                     ids.push(id);
                 }
                 // The served customers' notices are owed from the same transaction.
