@@ -108,6 +108,11 @@ pub struct RunResult {
     pub latency: Histogram<u64>,
     /// Orders only, µs.
     pub order_latency: Histogram<u64>,
+    /// How late the generator itself was, µs: from each request's intended start to the
+    /// moment it began sending it (before waiting for a connection). Part of every latency
+    /// above; an open loop's tail that is the generator's own shows here (a closed loop sends
+    /// each request when it is meant to: zero).
+    pub send_lag: Histogram<u64>,
     pub per_second: Vec<SecondBucket>,
     pub created_ids: Vec<i64>,
     pub per_deal: Vec<DealTally>,
@@ -129,6 +134,7 @@ impl RunResult {
             tally: Tally::default(),
             latency: histogram(),
             order_latency: histogram(),
+            send_lag: histogram(),
             per_second: Vec::new(),
             created_ids: Vec::new(),
             per_deal: vec![DealTally::default(); deals],
@@ -149,6 +155,9 @@ impl RunResult {
             .expect("same histogram bounds");
         self.order_latency
             .add(&other.order_latency)
+            .expect("same histogram bounds");
+        self.send_lag
+            .add(&other.send_lag)
             .expect("same histogram bounds");
         if self.per_second.len() < other.per_second.len() {
             self.per_second
@@ -429,12 +438,16 @@ impl Context {
         let deal_index = request.deal_index;
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
         let target = (sequence % self.connections.targets() as u64) as usize;
+        let sending = Instant::now();
         let outcome = send(&self.connections, target, request).await;
         let now = Instant::now();
         let latency_us = (now - intended).as_micros().min(u128::from(LATENCY_MAX_US)) as u64;
         let measured = intended >= self.window.measured_from;
         let mut r = self.recorder.borrow_mut();
         if measured {
+            let lag_us = sending.saturating_duration_since(intended).as_micros();
+            r.send_lag
+                .saturating_record(lag_us.min(u128::from(LATENCY_MAX_US)) as u64);
             r.latency.saturating_record(latency_us.max(1));
             if deal_index.is_some() {
                 r.order_latency.saturating_record(latency_us.max(1));

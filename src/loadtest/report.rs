@@ -46,6 +46,9 @@ pub struct ScenarioReport {
     pub tally: Tally,
     pub latency_ms: Percentiles,
     pub order_latency_ms: Option<Percentiles>,
+    /// Open loop: how late the generator itself began sending requests (part of every
+    /// latency above): a tail here is the generator's, not the engine's.
+    pub send_lag_ms: Option<Percentiles>,
     pub orders_created: u64,
     /// 201s per second while the deal(s) sold.
     pub orders_per_sec: f64,
@@ -127,6 +130,12 @@ impl ScenarioReport {
             latency_ms: Percentiles::of(&result.latency),
             order_latency_ms: (!result.order_latency.is_empty())
                 .then(|| Percentiles::of(&result.order_latency)),
+            send_lag_ms: match load {
+                Load::Open { .. } if !result.send_lag.is_empty() => {
+                    Some(Percentiles::of(&result.send_lag))
+                }
+                _ => None,
+            },
             orders_created,
             orders_per_sec,
             rejections_per_sec,
@@ -196,6 +205,12 @@ impl ScenarioReport {
         );
         if let Some(cpu) = self.generator_cpu_us_per_request {
             eprintln!("{:<15} the generator's own CPU: {cpu:.1} µs a request", "");
+        }
+        if let Some(lag) = self.send_lag_ms {
+            eprintln!(
+                "{:<15} the generator's own lateness, in the latencies above: p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
+                "", lag.p99, lag.p99_9, lag.max
+            );
         }
         if let Some(latency) = self.warmup.latency_ms {
             eprintln!(

@@ -48,6 +48,8 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
         hot.generator_cpu_us_per_request
     );
     assert!(hot.warmup.requests > 0, "the warm-up sent requests");
+    // A closed loop sends each request when it means to: no lateness of its own to report.
+    assert!(hot.send_lag_ms.is_none(), "{:?}", hot.send_lag_ms);
     assert!(hot.tally.ok_2xx > 0, "the measured window sold");
     // Every order is verified, the warm-up's included; the figures count the measured ones.
     assert_eq!(
@@ -79,6 +81,16 @@ async fn the_warm_up_is_verified_but_kept_out_of_the_figures() {
         hot.orders_per_sec
     );
     assert!(hot.order_latency_ms.is_some());
+    // The generator's own lateness is part of every latency: never more than the latency.
+    let (lag, latency) = (
+        hot.send_lag_ms
+            .expect("an open loop reports its own lateness"),
+        hot.latency_ms,
+    );
+    assert!(
+        lag.max <= latency.max && lag.p99 <= latency.p99,
+        "lateness {lag:?} against latency {latency:?}"
+    );
     // Seconds are counted by when requests were meant to go: the warm-up's second and the
     // measured one, each full (the last is no sliver of late answers).
     assert_eq!(hot.per_second.len(), 2, "{:?}", hot.per_second);
