@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the command line and environment; every knob with one doc line.
 //! - [`startup`]: `Application::build` (store, migrations, engine, routes) and the graceful
-//!   shutdown in `run_until_stopped`.
+//!   shutdown in `run_until_stopped`; [`listener`]: its listening socket.
 //! - [`routes`]: one module per resource, plus the operations endpoints and the original
 //!   Topkart paths.
 //! - [`auth`]: JWTs, argon2id passwords, the caller extractors.
@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod listener;
 pub mod live;
 pub mod loadtest;
 pub mod mail;

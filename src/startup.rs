@@ -7,7 +7,7 @@
 //! turns 503, the listener closes, in-flight requests finish (each waits for its order's
 //! commit), the writer drains, and the store closes.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,10 +149,11 @@ impl Application {
             "engine started"
         );
 
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind.clone(),
-            source,
-        })?;
+        let listener =
+            crate::listener::listen(&settings.bind).map_err(|source| StartupError::Bind {
+                address: settings.bind.clone(),
+                source,
+            })?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),
             source,

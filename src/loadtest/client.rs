@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,6 +33,12 @@ pub struct Answer<'a> {
 /// a few KiB).
 const ANSWER_MAX: usize = 4 * 1024 * 1024;
 
+/// An idle connection older than this is closed instead of reused: below actix-web's default
+/// keep-alive (5 s), so the engine never closes a connection just as a request is written on
+/// it. A request sent on a connection the server had closed came back without an answer —
+/// counted as lost, though the engine never saw it.
+const IDLE_REUSE_MAX: Duration = Duration::from_secs(2);
+
 /// Where requests go: one base URL's address and `Host` header.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -45,6 +51,8 @@ pub struct Connections {
     targets: Vec<Target>,
     idle: RefCell<Vec<Vec<Connection>>>,
     timeout: Duration,
+    /// `IDLE_REUSE_MAX`, but in tests.
+    idle_reuse_max: Duration,
 }
 
 pub struct Connection {
@@ -57,6 +65,8 @@ pub struct Connection {
     body: (usize, usize),
     /// The server said it closes the connection after this answer.
     closing: bool,
+    /// When it went back to the idle ones.
+    idle_since: Instant,
 }
 
 impl Connections {
@@ -86,6 +96,7 @@ impl Connections {
             idle: RefCell::new(targets.iter().map(|_| Vec::new()).collect()),
             targets: targets.to_vec(),
             timeout,
+            idle_reuse_max: IDLE_REUSE_MAX,
         }
     }
 
@@ -103,10 +114,19 @@ impl Connections {
         request: &Request<'_>,
         read: impl FnOnce(Answer<'_>) -> T,
     ) -> Option<T> {
-        let idle = self.idle.borrow_mut()[target].pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => self.connect(target).await?,
+        let mut connection = loop {
+            let idle = self.idle.borrow_mut()[target].pop();
+            match idle {
+                // One idle too long, or one the server already closed, is dropped unused.
+                Some(connection)
+                    if connection.idle_since.elapsed() < self.idle_reuse_max
+                        && connection.still_open() =>
+                {
+                    break connection;
+                }
+                Some(_) => continue,
+                None => break self.connect(target).await?,
+            }
         };
         let host = &self.targets[target].host;
         match tokio::time::timeout(self.timeout, connection.exchange(host, request)).await {
@@ -117,6 +137,7 @@ impl Connections {
                     body: &connection.input[start..end],
                 });
                 if !connection.closing {
+                    connection.idle_since = Instant::now();
                     self.idle.borrow_mut()[target].push(connection);
                 }
                 Some(value)
@@ -138,11 +159,19 @@ impl Connections {
             input: Vec::with_capacity(8 * 1024),
             body: (0, 0),
             closing: false,
+            idle_since: Instant::now(),
         })
     }
 }
 
 impl Connection {
+    /// False when the server has closed it (or sent what nobody asked for) as far as this
+    /// thread's reactor has seen; a check without waiting.
+    fn still_open(&self) -> bool {
+        let mut byte = [0; 1];
+        matches!(self.stream.try_read(&mut byte), Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Writes the request, reads one whole answer; returns its status.
     async fn exchange(&mut self, host: &[u8], request: &Request<'_>) -> io::Result<u16> {
         let out = &mut self.out;
@@ -412,6 +441,29 @@ mod tests {
         assert_eq!(seen[1].0, "post /api/v1/orders http/1.1");
         assert_eq!(seen[1].1, br#"{"deal_id":7}"#);
         assert_eq!(seen[0].0, "get /livez http/1.1");
+    }
+
+    /// A connection idle for longer than the bound is not reused: a new one carries the
+    /// request (the server's keep-alive may have closed the old one meanwhile).
+    #[actix_web::test]
+    async fn a_connection_idle_too_long_is_not_reused() {
+        let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (base, seen, accepted) = serve(vec![ok, ok, ok]).await;
+        let targets = Connections::resolve(&[base]).await.unwrap();
+        let get = Request {
+            path: "/livez",
+            authorization: None,
+            body: None,
+        };
+        let status = |answer: Answer<'_>| answer.status;
+        let mut connections = Connections::new(&targets, Duration::from_secs(5));
+        assert_eq!(connections.exchange(0, &get, status).await, Some(200));
+        assert_eq!(connections.exchange(0, &get, status).await, Some(200));
+        assert_eq!(*accepted.borrow(), 1, "reused while fresh");
+        connections.idle_reuse_max = Duration::ZERO;
+        assert_eq!(connections.exchange(0, &get, status).await, Some(200));
+        assert_eq!(*accepted.borrow(), 2, "a new connection for the request");
+        assert_eq!(seen.borrow().len(), 3);
     }
 
     #[test]

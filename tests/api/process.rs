@@ -324,3 +324,70 @@ crate::on_both_stores!(
     sigterm_drains_and_exits_cleanly,
     the_log_holds_no_secrets
 );
+
+/// A burst of connections far past std's default listen backlog (128), made while the engine
+/// is paused (SIGSTOP) so that none is accepted meanwhile: the kernel holds every one for the
+/// engine instead of dropping their SYNs (a dropped SYN is sent again only a second later: a
+/// buyer's ~1 s wait at a sale's opening). Once the engine runs again, each one is served.
+#[actix_web::test]
+async fn a_burst_of_connections_is_held_for_the_engine_not_dropped() {
+    const BURST: usize = 1_000;
+    let store = TestStore::create(Backend::Sqlite).await;
+    let engine = EngineProcess::start(&store);
+    let address: std::net::SocketAddr = engine
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the engine's address");
+    engine.signal("-STOP");
+    // Each connect given half a second: less than the second a dropped SYN waits to be resent.
+    let connecting: Vec<_> = (0..BURST)
+        .map(|_| {
+            actix_web::rt::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect(address),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+            })
+        })
+        .collect();
+    let mut connected = Vec::with_capacity(BURST);
+    for connect in connecting {
+        connected.extend(connect.await.expect("the connect task ends"));
+    }
+    engine.signal("-CONT");
+    assert_eq!(
+        connected.len(),
+        BURST,
+        "connections completed while the engine was paused (the rest had their SYNs dropped)"
+    );
+    // Every held connection is accepted and answered once the engine runs.
+    let answers: Vec<_> = connected
+        .into_iter()
+        .map(|mut stream| {
+            actix_web::rt::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                stream
+                    .write_all(b"GET /livez HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    .await
+                    .ok()?;
+                let mut answer = Vec::new();
+                tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
+                    .await
+                    .ok()?
+                    .ok()?;
+                Some(answer.starts_with(b"HTTP/1.1 200"))
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for answer in answers {
+        if answer.await.expect("the request task ends") == Some(true) {
+            served += 1;
+        }
+    }
+    assert_eq!(served, BURST, "every held connection answered 200");
+}
