@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 /// burst of buyers connecting at once — a flash sale's opening, or a load generator opening
 /// connections while others wait — overflowed it, and every connection refused that way
 /// waited for its SYN to be sent again a second later (a ~1 s latency at random in open-loop
-/// runs, with the kernel's `ListenOverflows` counting them; docs/BENCHMARKS.md). The same
-/// bound actix-web's own `bind` would use is 2048; this takes what the kernel allows by default.
+/// runs, with the kernel's `ListenOverflows` counting them; docs/BENCHMARKS.md). actix-web's
+/// own `bind` would ask for 2048; this asks for what the kernel allows by default.
 const LISTEN_BACKLOG: i32 = 4096;
 
 /// Listens on the first address `bind` resolves to that can be bound, as
