@@ -124,6 +124,11 @@ pub struct Settings {
     /// Orders waiting for the writer at most; beyond it orders get 503 OVERLOADED.
     #[arg(long, env = "TOPKART_WRITER_QUEUE_MAX", default_value_t = WriterConfig::QUEUE_MAX_DEFAULT, value_parser = at_least_one())]
     pub writer_queue_max: usize,
+    /// How long, in milliseconds, an order whose commit's outcome is unknown (the store's
+    /// connection dropped after the commit was sent) waits for the store to say what became of
+    /// it before it is answered 504 OUTCOME_UNKNOWN.
+    #[arg(long, env = "TOPKART_OUTCOME_WAIT_MS", default_value_t = WriterConfig::OUTCOME_WAIT_DEFAULT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub outcome_wait_ms: u64,
     /// Requests queued for one deal's actor at most; beyond it orders get 503 OVERLOADED.
     #[arg(long, env = "TOPKART_DEAL_MAILBOX_CAPACITY", default_value_t = EngineConfig::DEAL_MAILBOX_CAPACITY_DEFAULT, value_parser = at_least_one())]
     pub deal_mailbox_capacity: usize,
@@ -223,6 +228,7 @@ impl Settings {
                 batch_max: self.writer_batch_max,
                 queue_max: self.writer_queue_max,
                 commits_in_flight: self.writer_commits,
+                outcome_wait: std::time::Duration::from_millis(self.outcome_wait_ms),
             },
             deal_mailbox_capacity: self.deal_mailbox_capacity,
         }

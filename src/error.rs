@@ -255,6 +255,13 @@ impl From<StoreError> for ApiError {
                 conflict.message = error.to_string();
                 conflict
             }
+            StoreError::OutcomeUnknown { .. } => {
+                tracing::error!(error = %error_chain(&error), "a write's outcome is unknown");
+                Self::new(
+                    ErrorCode::OutcomeUnknown,
+                    "the store took the change and its answer was lost: it may or may not have been made; read it back before retrying",
+                )
+            }
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             ) => {
@@ -296,6 +303,14 @@ impl From<PlaceError> for ApiError {
             PlaceError::StoreFailed | PlaceError::ShuttingDown => Self::new(
                 ErrorCode::StoreUnavailable,
                 format!("{error}; nothing was charged or reserved"),
+            ),
+            // Neither stored nor failed: the client looks the order up, or retries with the
+            // same Idempotency-Key, which answers from the store (docs/RELIABILITY.md).
+            PlaceError::OutcomeUnknown => Self::new(
+                ErrorCode::OutcomeUnknown,
+                format!(
+                    "{error}; look for it with GET /api/v1/orders, or retry with the same Idempotency-Key"
+                ),
             ),
         }
     }

@@ -21,6 +21,21 @@ pub enum JournalError {
     /// Nothing of the batch was stored.
     #[error("ownership lost of deals {deal_ids:?}")]
     OwnershipLost { deal_ids: Vec<crate::DealId> },
+    /// The batch was handed to the store and the answer was lost (the connection dropped after
+    /// the commit was sent, an I/O error at commit): it may or may not be stored. The batch's
+    /// `batch_key` was written in its own transaction; [`Journal::settle_batch`] finds out.
+    #[error("commit outcome unknown for batch {batch_key}: {cause}")]
+    OutcomeUnknown { batch_key: i64, cause: String },
+}
+
+/// What became of a batch whose commit's outcome was unknown, as the store now says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchFate {
+    /// It committed: its orders' ids, in the batch's order.
+    Committed(Vec<crate::OrderId>),
+    /// It did not commit, and now never will: the store holds the batch's key as void, so a
+    /// transaction of it still under way on the server fails on that key.
+    Void,
 }
 
 pub trait Journal: Send + Sync + 'static {
@@ -30,6 +45,18 @@ pub trait Journal: Send + Sync + 'static {
         &self,
         orders: Vec<NewOrder>,
     ) -> BoxFuture<Result<Vec<OrderRecord>, JournalError>>;
+
+    /// Learns what became of the batch whose commit answered [`JournalError::OutcomeUnknown`]
+    /// with `batch_key`: committed (its ids), or void — and then made void for good, so that
+    /// it cannot commit later. An error: the store could not be asked; ask again later.
+    fn settle_batch(&self, batch_key: i64) -> BoxFuture<Result<BatchFate, JournalError>> {
+        let _ = batch_key;
+        Box::pin(async {
+            Err(JournalError::Failed(
+                "this journal never leaves a commit's outcome unknown".into(),
+            ))
+        })
+    }
 
     /// Starts the deal's round for `day` (00:00 UTC of that day, full stock) unless it was
     /// already started for that day, and returns the deal as stored afterwards either way.

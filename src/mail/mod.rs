@@ -130,6 +130,14 @@ impl Mailer {
         if let Err(error) = self.store.purge_sent_mail(now_ms() - KEEP_SENT_MS).await {
             tracing::warn!(%error, "delivered mail rows could not be purged");
         }
+        // The order batches' receipts ride along: kept as long, needed only minutes.
+        if let Err(error) = self
+            .store
+            .purge_batch_receipts(now_ms() - KEEP_SENT_MS)
+            .await
+        {
+            tracing::warn!(%error, "old order batch receipts could not be purged");
+        }
     }
 
     async fn run(self) {

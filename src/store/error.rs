@@ -27,6 +27,14 @@ pub enum StoreError {
     /// deal now. Nothing was stored.
     #[error("ownership lost: the store holds another fencing epoch for a deal of the batch")]
     OwnershipLost { deal_ids: Vec<DealId> },
+    /// A write was sent and its answer lost (the connection dropped after the commit was sent,
+    /// an I/O error at commit): it may or may not have committed. For an order batch,
+    /// `batch_key` is the key it wrote (`Store::settle_batch` finds out what became of it).
+    #[error("the commit's outcome is unknown: {cause}")]
+    OutcomeUnknown {
+        batch_key: Option<i64>,
+        cause: String,
+    },
     /// A stored deal the engine cannot take: the column and what is wrong with it.
     #[error("deal {deal_id}: column {column}: {problem}")]
     Malformed {
@@ -34,4 +42,29 @@ pub enum StoreError {
         column: String,
         problem: String,
     },
+}
+
+impl StoreError {
+    /// The error of a write that was sent to the store, as what it says of the write: a
+    /// refusal the server answered with (a constraint, a raised exception: the transaction
+    /// rolled back, nothing was stored) stays a database error; anything else — the connection
+    /// lost before the answer, the server shutting down or crashing while the write ran, an
+    /// I/O error — leaves the write's outcome unknown: it may have committed.
+    pub(super) fn after_send(error: sqlx::Error, batch_key: Option<i64>) -> Self {
+        if let sqlx::Error::Database(refusal) = &error {
+            // 08: connection exception; 57: operator intervention (shutdown, crash of
+            // another backend); 58: system error (I/O); XX: internal error. The others are the
+            // statement's own failure, answered before any commit.
+            let class = refusal
+                .code()
+                .map(|code| code[..2.min(code.len())].to_owned());
+            if !matches!(class.as_deref(), Some("08" | "57" | "58" | "XX")) {
+                return Self::Database(error);
+            }
+        }
+        Self::OutcomeUnknown {
+            batch_key,
+            cause: super::super::telemetry::error_chain(&error),
+        }
+    }
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use actors::DealId;
-use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord};
+use actors::journal::{
+    BatchFate, BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, OrderRecord,
+};
 
 use super::pool::Store;
 use crate::telemetry::error_chain;
@@ -24,6 +26,17 @@ impl Journal for StoreJournal {
                 .zip(orders)
                 .map(|(id, order)| OrderRecord::stored(id, order))
                 .collect())
+        })
+    }
+
+    fn settle_batch(&self, batch_key: i64) -> BoxFuture<Result<BatchFate, JournalError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            match store.settle_batch(batch_key).await {
+                Ok(Some(ids)) => Ok(BatchFate::Committed(ids)),
+                Ok(None) => Ok(BatchFate::Void),
+                Err(error) => Err(JournalError::Failed(error_chain(&error))),
+            }
         })
     }
 
@@ -80,6 +93,10 @@ fn journal_error(error: super::error::StoreError) -> JournalError {
         super::error::StoreError::OwnershipLost { deal_ids } => {
             JournalError::OwnershipLost { deal_ids }
         }
+        super::error::StoreError::OutcomeUnknown {
+            batch_key: Some(batch_key),
+            cause,
+        } => JournalError::OutcomeUnknown { batch_key, cause },
         other => JournalError::Failed(error_chain(&other)),
     }
 }

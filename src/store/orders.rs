@@ -38,6 +38,10 @@ pub enum Transition {
     NotFound,
 }
 
+/// The batch's receipt (`receipt`, `$15`): its key and its orders' ids in `order_batches`, in
+/// the batch's own transaction, so that when the commit's answer is lost the writer can learn
+/// what became of it ([`Store::settle_batch`]).
+///
 /// Postgres commits a batch as ONE statement, so one round trip and one implicit transaction:
 /// the insert and the units' update are data-modifying CTEs, which run exactly once and to
 /// completion whether or not the outer query reads them. As a transaction of four statements
@@ -85,7 +89,10 @@ const POSTGRES_COMMIT_BATCH: &str = "WITH inserted AS ( \
        revenue = order_stats.revenue + EXCLUDED.revenue), \
      mailed AS ( \
        INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
-       SELECT 'ORDER_CONFIRMED', json_agg(id)::TEXT, 0, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted) \
+       SELECT 'ORDER_CONFIRMED', json_agg(id)::TEXT, 0, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted), \
+     receipt AS ( \
+       INSERT INTO order_batches (batch_key, order_ids, created_at) \
+       SELECT $15::BIGINT, json_agg(id ORDER BY id)::TEXT, (SELECT max(c) FROM UNNEST($8::BIGINT[]) AS c) FROM inserted) \
      SELECT inserted.id FROM inserted \
      CROSS JOIN (SELECT topkart_require_owner((SELECT count(*) FROM inserted) * 0 + (SELECT count(DISTINCT id) FROM taken), $13::BIGINT)) AS fence (held)";
 
@@ -102,10 +109,14 @@ impl Store {
     /// still be open on it (closing rolls it back), and a connection left believing it is inside
     /// a transaction once turned the next batch's commit into the release of a savepoint — an
     /// order acknowledged and never stored (found by the fault suite's disk-full test).
+    ///
+    /// An answer lost after the batch was sent is `StoreError::OutcomeUnknown` with the batch's
+    /// key; a failure before it was sent, or the server's refusal, is a failure: nothing stored.
     pub async fn commit_orders(&self, orders: &[NewOrder]) -> Result<Vec<OrderId>, StoreError> {
+        let batch_key = self.next_batch_key();
         let pool = match &self.order_writer {
             OrderWriter::Postgres(pool) => pool,
-            OrderWriter::Sqlite(writer) => return writer.commit(orders.to_vec()).await,
+            OrderWriter::Sqlite(writer) => return writer.commit(orders.to_vec(), batch_key).await,
         };
         let mut units: HashMap<(DealId, i64), i64> = HashMap::new();
         // A deal's epoch in this batch: the lowest its orders carry (orders sold under an older
@@ -156,6 +167,7 @@ impl Store {
                         .map(|o| o.pay_by)
                         .collect::<Vec<Option<i64>>>(),
                 )
+                .bind(batch_key)
                 .fetch_all(&mut *conn)
                 .await;
             if let Err(sqlx::Error::Database(error)) = &committed {
@@ -168,7 +180,7 @@ impl Store {
             if committed.is_err() {
                 conn.close_on_drop();
             }
-            committed
+            committed.map_err(|error| StoreError::after_send(error, Some(batch_key)))
         };
         let mut ids: Vec<i64> = committed?;
         // Ids are handed out in the batch's order; sorting undoes any reordering of the
@@ -176,6 +188,34 @@ impl Store {
         ids.sort_unstable();
         assert_eq!(ids.len(), orders.len(), "one id per inserted order");
         Ok(ids)
+    }
+
+    /// What became of the order batch that wrote `batch_key`: its order ids (in the batch's
+    /// order) if it committed; `None` if it did not — and then the key is written as void
+    /// first, so that the batch, if it is still under way on the server, fails on the key's
+    /// uniqueness and can never commit afterwards (an insert that meets the batch's own
+    /// uncommitted row waits for that transaction's end, then finds it or not).
+    ///
+    /// Two statements: the second's snapshot must see whatever the first waited for.
+    pub async fn settle_batch(&self, batch_key: i64) -> Result<Option<Vec<OrderId>>, StoreError> {
+        const VOID: &str = "INSERT INTO order_batches (batch_key, order_ids, created_at) \
+                            VALUES ($1, NULL, $2) ON CONFLICT (batch_key) DO NOTHING";
+        const READ: &str = "SELECT order_ids FROM order_batches WHERE batch_key = $1";
+        if let OrderWriter::Sqlite(writer) = &self.order_writer {
+            // On the writer's own connection: between its batches, never beside one.
+            return writer.settle(batch_key).await;
+        }
+        on_pool!(self, pool => sqlx::query(VOID).bind(batch_key).bind(actors::clock::now_ms()).execute(pool).await.map(|_| ()))?;
+        let ids: Option<Option<String>> = on_pool!(self, pool => sqlx::query_scalar(READ).bind(batch_key).fetch_optional(pool).await)?;
+        batch_ids(batch_key, ids)
+    }
+
+    /// Drops the receipts of batches older than `before`: each is needed only until its
+    /// writer heard its commit's answer, or learned it.
+    pub async fn purge_batch_receipts(&self, before: Millis) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM order_batches WHERE created_at < $1";
+        let purged = on_pool!(self, pool => sqlx::query(SQL).bind(before).execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(purged)
     }
 
     pub async fn order_by_id(&self, order_id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
@@ -403,4 +443,25 @@ async fn fenced_deals(pool: &sqlx::PgPool, epochs: &HashMap<DealId, i64>) -> Sto
         }
         Err(error) => StoreError::Database(error),
     }
+}
+
+/// A batch's receipt as read back: its ids (sorted: they were handed out in the batch's order),
+/// or `None` for a void batch; no row at all cannot be, right after writing one.
+pub(super) fn batch_ids(
+    batch_key: i64,
+    stored: Option<Option<String>>,
+) -> Result<Option<Vec<OrderId>>, StoreError> {
+    let Some(stored) = stored else {
+        return Err(StoreError::Writer(format!(
+            "batch {batch_key}: no receipt right after one was written"
+        )));
+    };
+    let Some(text) = stored else {
+        return Ok(None);
+    };
+    let mut ids: Vec<OrderId> = serde_json::from_str(&text).map_err(|error| {
+        StoreError::Writer(format!("batch {batch_key}: its receipt's ids: {error}"))
+    })?;
+    ids.sort_unstable();
+    Ok(Some(ids))
 }

@@ -46,6 +46,10 @@ pub struct Store {
     /// read; on Postgres each batch round-robined over the pool woke another server process:
     /// docs/BENCHMARKS.md).
     pub(super) order_writer: OrderWriter,
+    /// The next order batch's key (see `order_batches`): counts up from a random start, so two
+    /// nodes (or two runs) of one store do not choose the same keys, and each node's keys go
+    /// into the key's index in order.
+    pub(super) batch_keys: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The order writer's connection.
@@ -66,7 +70,19 @@ pub const WRITER_CONNECTIONS_MAX: u32 = 4;
 /// An order waits at most about this long for its 503 during an outage (see `OrderWriter`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A random start for the batch keys in `0..2^62`: a run would need 2^62 batches to wrap.
+fn first_batch_key() -> i64 {
+    use rand::Rng;
+    rand::rng().random_range(0..1i64 << 62)
+}
+
 impl Store {
+    /// The key the next order batch writes in its own transaction.
+    pub(super) fn next_batch_key(&self) -> i64 {
+        self.batch_keys
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Opens the store the URL names, creating the SQLite file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let (backend, order_writer) = if url.starts_with("sqlite:") {
@@ -123,6 +139,7 @@ impl Store {
         Ok(Self {
             backend,
             order_writer,
+            batch_keys: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(first_batch_key())),
         })
     }
 

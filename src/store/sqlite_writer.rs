@@ -9,6 +9,11 @@
 //! (naming the ids) and the statistics' upserts (summed here), and `COMMIT` — the same rows and
 //! meaning as Postgres' one statement.
 //!
+//! Each batch writes its receipt (its key and its ids, `order_batches`). A failure before
+//! `COMMIT` rolls the batch back: nothing stored. A failure of `COMMIT` itself (an I/O error
+//! while the WAL is written or synced) leaves the outcome unknown: the order writer then asks
+//! through [`SqliteWriter::settle`], on this same thread, what became of the batch.
+//!
 //! A batch that fails is rolled back; a connection left inside a transaction after that (the
 //! rollback itself failed) is replaced by a new one, never used again (the lesson of the
 //! disk-full fault test: a connection believing it was inside a transaction once turned the
@@ -53,12 +58,30 @@ const CACHE_KIB: i64 = 65_536;
 /// `TOPKART_WRITER_COMMITS` (≤ `WRITER_CONNECTIONS_MAX`, 4) batches committing at once.
 const JOBS_MAX: usize = 4;
 
-type Reply = tokio::sync::oneshot::Sender<Result<Vec<OrderId>, String>>;
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<OrderId>, Failure>>;
+type SettleReply = tokio::sync::oneshot::Sender<Result<Option<Vec<OrderId>>, String>>;
+
+/// What the writer's thread is asked to do.
+enum Job {
+    /// Commit a batch under its key.
+    Commit(Vec<NewOrder>, i64, Reply),
+    /// Say what became of the batch of that key (see `Store::settle_batch`).
+    Settle(i64, SettleReply),
+}
+
+/// Why a batch was not committed, as far as the thread knows.
+#[derive(Debug)]
+enum Failure {
+    /// Before `COMMIT`: rolled back, nothing stored.
+    RolledBack(String),
+    /// `COMMIT` itself failed: it may have been made durable.
+    AtCommit(String),
+}
 
 /// The handle the store keeps; the thread ends when the last handle is dropped.
 #[derive(Debug)]
 pub struct SqliteWriter {
-    jobs: mpsc::SyncSender<(Vec<NewOrder>, Reply)>,
+    jobs: mpsc::SyncSender<Job>,
     /// The database file.
     path: PathBuf,
 }
@@ -69,7 +92,7 @@ impl SqliteWriter {
     pub fn start(path: &Path) -> Result<Self, StoreError> {
         let conn = open(path).map_err(writer_error)?;
         let checkpoints = open(path).map_err(writer_error)?;
-        let (jobs, inbox) = mpsc::sync_channel::<(Vec<NewOrder>, Reply)>(JOBS_MAX);
+        let (jobs, inbox) = mpsc::sync_channel::<Job>(JOBS_MAX);
         // One pending "something was committed" at most; the checkpointer ends with the writer.
         let (committed, written) = mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
@@ -94,18 +117,43 @@ impl SqliteWriter {
 
     /// Commits the batch: every order inserted, their units taken, their confirmations owed,
     /// the statistics moved, in one transaction — or nothing. The ids in the batch's order.
-    pub async fn commit(&self, orders: Vec<NewOrder>) -> Result<Vec<OrderId>, StoreError> {
+    pub async fn commit(
+        &self,
+        orders: Vec<NewOrder>,
+        batch_key: i64,
+    ) -> Result<Vec<OrderId>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        // The order writer has at most JOBS_MAX batches committing at once: the channel never
-        // fills.
+        // The order writer has at most JOBS_MAX batches committing at once, and settles only
+        // with `try_send`: the channel never fills here.
         self.jobs
-            .send((orders, reply))
-            .map_err(|_| StoreError::Writer("the SQLite writer's thread is gone".into()))?;
+            .send(Job::Commit(orders, batch_key, reply))
+            .map_err(|_| gone())?;
+        match answer.await.map_err(|_| gone())? {
+            Ok(ids) => Ok(ids),
+            Err(Failure::RolledBack(cause)) => Err(StoreError::Writer(cause)),
+            Err(Failure::AtCommit(cause)) => Err(StoreError::OutcomeUnknown {
+                batch_key: Some(batch_key),
+                cause,
+            }),
+        }
+    }
+
+    /// What became of the batch of `batch_key`, asked on the writer's own thread (so never
+    /// beside one of its commits): its ids, or `None` — then its key is written as void.
+    pub async fn settle(&self, batch_key: i64) -> Result<Option<Vec<OrderId>>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send(Job::Settle(batch_key, reply))
+            .map_err(|_| StoreError::Writer("the SQLite writer is busy; ask again".into()))?;
         answer
             .await
-            .map_err(|_| StoreError::Writer("the SQLite writer's thread is gone".into()))?
+            .map_err(|_| gone())?
             .map_err(StoreError::Writer)
     }
+}
+
+fn gone() -> StoreError {
+    StoreError::Writer("the SQLite writer's thread is gone".into())
 }
 
 fn writer_error(error: rusqlite::Error) -> StoreError {
@@ -130,11 +178,18 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 fn run(
     mut conn: Connection,
     path: &PathBuf,
-    inbox: mpsc::Receiver<(Vec<NewOrder>, Reply)>,
+    inbox: mpsc::Receiver<Job>,
     wrote: &mpsc::SyncSender<()>,
 ) {
-    for (orders, reply) in inbox {
-        let committed = commit(&mut conn, &orders).map_err(|error| error.to_string());
+    for job in inbox {
+        let (orders, batch_key, reply) = match job {
+            Job::Commit(orders, batch_key, reply) => (orders, batch_key, reply),
+            Job::Settle(batch_key, reply) => {
+                let _ = reply.send(settle(&conn, batch_key).map_err(|error| error.to_string()));
+                continue;
+            }
+        };
+        let committed = commit(&mut conn, &orders, batch_key);
         if committed.is_ok() {
             // Full: the checkpointer already knows there is something to copy back.
             let _ = wrote.try_send(());
@@ -162,7 +217,42 @@ fn checkpoint_while_writing(conn: &Connection, written: &mpsc::Receiver<()>) {
     }
 }
 
-fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<OrderId>> {
+/// The batch's receipt if it committed (its ids), or `None` after writing its key as void.
+fn settle(conn: &Connection, batch_key: i64) -> rusqlite::Result<Option<Vec<OrderId>>> {
+    const VOID: &str = "INSERT INTO order_batches (batch_key, order_ids, created_at) \
+                        VALUES (?1, NULL, ?2) ON CONFLICT (batch_key) DO NOTHING";
+    const READ: &str = "SELECT order_ids FROM order_batches WHERE batch_key = ?1";
+    conn.execute(VOID, params![batch_key, actors::clock::now_ms()])?;
+    let stored: Option<String> = conn.query_row(READ, params![batch_key], |row| row.get(0))?;
+    let Some(text) = stored else {
+        return Ok(None);
+    };
+    let mut ids: Vec<OrderId> = serde_json::from_str(&text)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    ids.sort_unstable();
+    Ok(Some(ids))
+}
+
+/// The batch in one transaction; see `Failure` for what a failure says.
+fn commit(
+    conn: &mut Connection,
+    orders: &[NewOrder],
+    batch_key: i64,
+) -> Result<Vec<OrderId>, Failure> {
+    let tx = write_batch(conn, orders, batch_key)
+        .map_err(|error| Failure::RolledBack(error.to_string()))?;
+    let (tx, ids) = tx;
+    tx.commit()
+        .map_err(|error| Failure::AtCommit(error.to_string()))?;
+    Ok(ids)
+}
+
+/// Every row of the batch, inside its transaction, not yet committed.
+fn write_batch<'c>(
+    conn: &'c mut Connection,
+    orders: &[NewOrder],
+    batch_key: i64,
+) -> rusqlite::Result<(rusqlite::Transaction<'c>, Vec<OrderId>)> {
     const INSERT: &str = "INSERT INTO orders (deal_id, round, customer_id, quantity, unit_price, total_price, \
                           status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
                           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'OPEN', ?7, ?8, ?8, ?9, ?10)";
@@ -170,6 +260,8 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
         "UPDATE deals SET available_units = available_units - ?2 WHERE id = ?1 AND round = ?3";
     const OWED: &str = "INSERT INTO mail_outbox (kind, order_ids, next_attempt_at, created_at) \
                         VALUES ('ORDER_CONFIRMED', ?1, 0, ?2)";
+    const RECEIPT: &str =
+        "INSERT INTO order_batches (batch_key, order_ids, created_at) VALUES (?1, ?2, ?3)";
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut ids = Vec::with_capacity(orders.len());
     let mut units: BTreeMap<(DealId, i64), i64> = BTreeMap::new();
@@ -212,6 +304,8 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
     let named = serde_json::to_string(&ids).unwrap_or_default();
     tx.prepare_cached(OWED)?
         .execute(params![named, created_at.unwrap_or(0)])?;
+    tx.prepare_cached(RECEIPT)?
+        .execute(params![batch_key, named, created_at.unwrap_or(0)])?;
     {
         // `$1`…`$5` are SQLite parameters numbered in order of appearance: bound by position.
         let mut count = tx.prepare_cached(STATS_ADD)?;
@@ -219,6 +313,5 @@ fn commit(conn: &mut Connection, orders: &[NewOrder]) -> rusqlite::Result<Vec<Or
             count.execute(params![day, "OPEN", slot, orders, revenue])?;
         }
     }
-    tx.commit()?;
-    Ok(ids)
+    Ok((tx, ids))
 }

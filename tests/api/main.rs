@@ -16,6 +16,7 @@ mod changes;
 mod claims_cluster;
 mod cli;
 mod cluster;
+mod commit_cut;
 mod compat;
 mod console;
 mod deals;

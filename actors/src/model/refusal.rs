@@ -45,6 +45,10 @@ pub enum PlaceError {
     /// Another node took the deal over (its fencing epoch moved on): nothing was stored.
     #[error("the deal moved to another node; nothing was stored")]
     OwnerChanged,
+    /// The store was sent the order's batch and its answer was lost; the store did not say
+    /// in time whether it committed. The units stay taken until it does.
+    #[error("the order may or may not have been stored: the store did not say in time")]
+    OutcomeUnknown,
     /// The engine stopped before the order was decided.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -22,12 +22,19 @@
 //! such orders enter a batch, their deal hears whose units they are (one `Attribute` message per
 //! deal and batch), before the commit.
 //!
+//! A commit whose outcome is unknown (the connection dropped after the commit was sent) is
+//! neither a success nor a failure: its orders keep their units and their requesters wait
+//! while the writer asks the store what became of the batch ([`Journal::settle_batch`], by the
+//! key the batch wrote in its own transaction), then answers each order as stored or gives its
+//! units back. Only past `outcome_wait` does a requester hear `OutcomeUnknown` (504), and the
+//! units stay taken until the store has answered (docs/RELIABILITY.md).
+//!
 //! A store that just failed a commit is presumed down: the orders queued behind the failed batch
 //! are failed with it at once instead of each waiting out the store's own timeout in turn, so
 //! during an outage every request hears 503 within about one timeout. The next order to arrive
 //! tries the store again; there is no separate health probe to keep in step.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,13 +49,17 @@ pub use pending::{DealLink, PendingOrder, return_units};
 use pending::{report_claims, report_stored_claims};
 
 use crate::DealId;
-use crate::journal::{Journal, JournalError};
+use crate::journal::{BatchFate, Journal, JournalError};
 use crate::model::{NewOrder, OrderRecord, PlaceError};
 
 /// A commit taking this long is logged: every order queued meanwhile waits for it.
 const SLOW_COMMIT: Duration = Duration::from_millis(50);
 /// Slow commits are logged at most this often.
 const SLOW_COMMIT_LOG_EVERY: Duration = Duration::from_secs(1);
+/// The first pause before asking the store again what became of a batch; it doubles up to
+/// `SETTLE_RETRY_MAX`.
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(50);
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The writer's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +70,9 @@ pub struct WriterConfig {
     pub queue_max: usize,
     /// Batches committing at once at most (the journal needs that many connections).
     pub commits_in_flight: usize,
+    /// How long the requesters of a batch whose commit's outcome is unknown wait for the store
+    /// to say what became of it, before they hear `OutcomeUnknown`.
+    pub outcome_wait: Duration,
 }
 
 impl WriterConfig {
@@ -68,6 +82,9 @@ impl WriterConfig {
     pub const QUEUE_MAX_DEFAULT: usize = 50_000;
     /// Batches committing at once, unless configured otherwise.
     pub const COMMITS_IN_FLIGHT_DEFAULT: usize = 1;
+    /// How long an order whose commit's outcome is unknown waits for it, unless configured
+    /// otherwise: a restarted Postgres answers again within a few seconds (crash recovery).
+    pub const OUTCOME_WAIT_DEFAULT: Duration = Duration::from_secs(10);
 }
 
 impl Default for WriterConfig {
@@ -76,6 +93,7 @@ impl Default for WriterConfig {
             batch_max: Self::BATCH_MAX_DEFAULT,
             queue_max: Self::QUEUE_MAX_DEFAULT,
             commits_in_flight: Self::COMMITS_IN_FLIGHT_DEFAULT,
+            outcome_wait: Self::OUTCOME_WAIT_DEFAULT,
         }
     }
 }
@@ -91,6 +109,15 @@ pub struct WriterStats {
     pub largest_batch: AtomicU64,
     /// Batches refused by the store's fence (another node owns one of their deals).
     pub batches_fenced: AtomicU64,
+    /// Batches whose commit's outcome was unknown when it returned.
+    pub batches_unknown: AtomicU64,
+    /// Of those, found committed / found not committed once the store answered.
+    pub batches_settled_committed: AtomicU64,
+    pub batches_settled_void: AtomicU64,
+    /// Orders whose requesters heard `OutcomeUnknown` (the store did not answer in time).
+    pub orders_outcome_unknown: AtomicU64,
+    /// Batches whose outcome the store has not told yet (their units stay taken).
+    pub batches_unsettled: AtomicU64,
 }
 
 /// Orders waiting for the next batch, shared by everyone who hands orders to the writer.
@@ -177,6 +204,9 @@ pub struct OrderWriter {
     /// Batches whose commit is under way (at most `config.commits_in_flight`).
     committing: usize,
     drain_waiters: Vec<oneshot::Sender<()>>,
+    /// Batches whose commit's outcome is unknown, by the key they wrote, until the store says
+    /// what became of them.
+    unsettled: HashMap<i64, Unsettled>,
     stats: Arc<WriterStats>,
     slow_commits_unlogged: u64,
     slow_commit_logged_at: Option<Instant>,
@@ -220,6 +250,7 @@ impl OrderWriter {
             inbox,
             committing: 0,
             drain_waiters: Vec::new(),
+            unsettled: HashMap::new(),
             stats,
             slow_commits_unlogged: 0,
             slow_commit_logged_at: None,
@@ -246,14 +277,21 @@ impl OrderWriter {
         while self.committing < self.config.commits_in_flight {
             let batch = self.take_batch();
             if batch.is_empty() {
-                if self.committing == 0 {
-                    for waiter in self.drain_waiters.drain(..) {
-                        let _ = waiter.send(());
-                    }
-                }
+                self.wake_drain_waiters();
                 return;
             }
             self.commit_batch(batch, ctx);
+        }
+    }
+
+    /// Answers the drain waiters once nothing is committing and every requester has been
+    /// answered (a batch whose outcome is unknown counts until its requesters heard of it).
+    fn wake_drain_waiters(&mut self) {
+        let answered = self.unsettled.values().all(|unsettled| unsettled.told);
+        if self.committing == 0 && answered && self.inbox.lock().is_empty() {
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
         }
     }
 
@@ -280,6 +318,16 @@ impl OrderWriter {
                     writer.commit_next_batch(ctx);
                     return;
                 }
+                // Not a failure: the batch may be stored. Its orders keep their units and wait
+                // for the store to say; the orders queued behind it were never sent, and fail
+                // as behind any failed commit (the store is presumed down).
+                Err(JournalError::OutcomeUnknown { batch_key, cause }) => {
+                    let queued_behind = writer.take_queued();
+                    writer.fail_queued(queued_behind);
+                    writer.settle_later(batch, batch_key, &cause, ctx);
+                    writer.commit_next_batch(ctx);
+                    return;
+                }
                 other => (batch, other),
             };
             let queued_behind = if result.is_err() {
@@ -291,6 +339,119 @@ impl OrderWriter {
             writer.fail_queued(queued_behind);
             writer.commit_next_batch(ctx);
         }));
+    }
+
+    /// Keeps a batch whose commit's outcome is unknown until the store says what became of it;
+    /// its requesters hear `OutcomeUnknown` if that takes longer than `outcome_wait`.
+    fn settle_later(
+        &mut self,
+        batch: Vec<PendingOrder>,
+        batch_key: i64,
+        cause: &str,
+        ctx: &mut Context<Self>,
+    ) {
+        tracing::warn!(
+            batch_key,
+            orders = batch.len(),
+            cause,
+            "a batch's commit outcome is unknown; its units stay taken while the store is asked"
+        );
+        self.stats.batches_unknown.fetch_add(1, Ordering::Relaxed);
+        self.stats.batches_unsettled.fetch_add(1, Ordering::Relaxed);
+        self.unsettled.insert(
+            batch_key,
+            Unsettled {
+                batch,
+                told: false,
+                since: Instant::now(),
+            },
+        );
+        ctx.run_later(self.config.outcome_wait, move |writer, _| {
+            writer.tell_unknown(batch_key);
+        });
+        self.ask_fate(batch_key, SETTLE_RETRY_FIRST, ctx);
+    }
+
+    /// Asks the store what became of the batch; asks again after `pause` (doubling) while the
+    /// store cannot answer.
+    fn ask_fate(&mut self, batch_key: i64, pause: Duration, ctx: &mut Context<Self>) {
+        let asking = self.journal.settle_batch(batch_key);
+        ctx.spawn(asking.into_actor(self).map(move |fate, writer, ctx| match fate {
+            Ok(fate) => writer.settled(batch_key, fate),
+            Err(error) => {
+                tracing::debug!(batch_key, %error, "the store cannot say yet what became of a batch");
+                ctx.run_later(pause, move |writer, ctx| {
+                    writer.ask_fate(batch_key, (pause * 2).min(SETTLE_RETRY_MAX), ctx);
+                });
+            }
+        }));
+    }
+
+    /// `outcome_wait` passed: the batch's requesters hear `OutcomeUnknown`. Its units stay
+    /// taken: the batch may be stored, and only the store's answer may give them back.
+    fn tell_unknown(&mut self, batch_key: i64) {
+        let Some(unsettled) = self.unsettled.get_mut(&batch_key) else {
+            return;
+        };
+        if unsettled.told {
+            return;
+        }
+        unsettled.told = true;
+        tracing::error!(
+            batch_key,
+            orders = unsettled.batch.len(),
+            "the store has not said what became of a batch; its requesters are told the outcome is unknown"
+        );
+        self.stats
+            .orders_outcome_unknown
+            .fetch_add(unsettled.batch.len() as u64, Ordering::Relaxed);
+        for pending in &mut unsettled.batch {
+            // The order is answered now; whatever the store says later reaches nobody.
+            let reply = std::mem::replace(&mut pending.reply, oneshot::channel().0);
+            let _ = reply.send(Err(PlaceError::OutcomeUnknown));
+        }
+        self.wake_drain_waiters();
+    }
+
+    /// The store said what became of a batch: its orders are answered as stored, or their units
+    /// go back to their deals and they are answered as failed (requesters told `OutcomeUnknown`
+    /// already hear nothing more).
+    fn settled(&mut self, batch_key: i64, fate: BatchFate) {
+        let Some(Unsettled { batch, told, since }) = self.unsettled.remove(&batch_key) else {
+            return;
+        };
+        self.stats.batches_unsettled.fetch_sub(1, Ordering::Relaxed);
+        let committed = matches!(fate, BatchFate::Committed(_));
+        tracing::warn!(
+            batch_key,
+            committed,
+            told_unknown = told,
+            millis = since.elapsed().as_millis() as u64,
+            "the store said what became of a batch whose commit's outcome was unknown"
+        );
+        match fate {
+            BatchFate::Committed(ids) => {
+                self.stats
+                    .batches_settled_committed
+                    .fetch_add(1, Ordering::Relaxed);
+                let stored = ids
+                    .into_iter()
+                    .zip(&batch)
+                    .map(|(id, pending)| OrderRecord::stored(id, pending.order.clone()))
+                    .collect();
+                self.answer(batch, Ok(stored));
+            }
+            BatchFate::Void => {
+                self.stats
+                    .batches_settled_void
+                    .fetch_add(1, Ordering::Relaxed);
+                self.answer(
+                    batch,
+                    Err(JournalError::Failed("the batch did not commit".into())),
+                );
+            }
+        }
+        self.wake_drain_waiters();
     }
 
     /// Logs slow commits (every order queued meanwhile waits for them), at most one line a
@@ -389,6 +550,15 @@ impl OrderWriter {
             }
         }
     }
+}
+
+/// A batch whose commit's outcome is unknown, waiting for the store to say.
+struct Unsettled {
+    batch: Vec<PendingOrder>,
+    /// Whether its requesters already heard `OutcomeUnknown`.
+    told: bool,
+    /// When its commit returned.
+    since: Instant,
 }
 
 /// The mailbox carries only `Wake` and `Drain` (orders go through the inbox), so actix's default

@@ -93,7 +93,7 @@ impl DealActor {
                     actor.set_owned(false);
                     actor.publish_units();
                 }
-                Err(JournalError::Failed(error)) => {
+                Err(error @ (JournalError::Failed(_) | JournalError::OutcomeUnknown { .. })) => {
                     tracing::warn!(
                         deal_id = actor.state.id(),
                         %error,

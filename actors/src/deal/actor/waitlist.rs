@@ -95,7 +95,7 @@ impl DealActor {
                 self.set_owned(false);
                 self.publish_units();
             }
-            Err(JournalError::Failed(error)) => {
+            Err(error @ (JournalError::Failed(_) | JournalError::OutcomeUnknown { .. })) => {
                 tracing::warn!(deal_id, %error, "waitlist orders could not be stored; serving again shortly");
                 if same_tenure {
                     self.recall();
