@@ -98,6 +98,12 @@ impl Engine {
         self.config.deal_mailbox_capacity
     }
 
+    /// How long a write whose commit's answer was lost waits for the store to say what became
+    /// of it (the order writer's, and the service's for its own writes).
+    pub fn outcome_wait(&self) -> std::time::Duration {
+        self.config.writer.outcome_wait
+    }
+
     pub fn writer_running(&self) -> bool {
         self.writer.running()
     }

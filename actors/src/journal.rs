@@ -22,10 +22,14 @@ pub enum JournalError {
     #[error("ownership lost of deals {deal_ids:?}")]
     OwnershipLost { deal_ids: Vec<crate::DealId> },
     /// The batch was handed to the store and the answer was lost (the connection dropped after
-    /// the commit was sent, an I/O error at commit): it may or may not be stored. The batch's
-    /// `batch_key` was written in its own transaction; [`Journal::settle_batch`] finds out.
-    #[error("commit outcome unknown for batch {batch_key}: {cause}")]
-    OutcomeUnknown { batch_key: i64, cause: String },
+    /// the commit was sent, an I/O error at commit): it may or may not be stored. An order
+    /// batch's `batch_key` was written in its own transaction; [`Journal::settle_batch`] finds
+    /// out. Another write has none: the store could not learn in time what became of it.
+    #[error("commit outcome unknown (batch {batch_key:?}): {cause}")]
+    OutcomeUnknown {
+        batch_key: Option<i64>,
+        cause: String,
+    },
 }
 
 /// What became of a batch whose commit's outcome was unknown, as the store now says.
@@ -64,8 +68,9 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Cancels those of `order_ids` (claims of the deal whose deadline came at `now`) that are
     /// still open and unpaid, and puts their units back on the deal's stored stock, in one
-    /// transaction under the deal's fencing epoch. Returns the orders it cancelled (an order
-    /// paid or cancelled first is left alone, and not returned).
+    /// transaction under the deal's fencing epoch. Returns the orders it cancelled, and those
+    /// found cancelled unpaid already (asked again after a lapse whose answer was lost, it
+    /// returns what that lapse did); a paid order is left alone, and not returned.
     fn lapse_claims(
         &self,
         deal_id: DealId,

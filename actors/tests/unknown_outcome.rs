@@ -64,7 +64,7 @@ impl Journal for LostAnswers {
         self.sent.lock().unwrap().insert(batch_key, orders);
         Box::pin(async move {
             Err(JournalError::OutcomeUnknown {
-                batch_key,
+                batch_key: Some(batch_key),
                 cause: "connection reset after the commit was sent".into(),
             })
         })

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Admin, Caller, MaybeCaller};
 use crate::error::ApiError;
-use crate::json::{JsonBody, JsonBytes};
+use crate::json::JsonBytes;
 use crate::routes::deals;
 use crate::routes::forward;
 use crate::routes::orders;
@@ -15,22 +15,63 @@ use crate::routes::users;
 use crate::state::State;
 use crate::wire::{DealView, OrderView, Page, UserView};
 
+/// The original API required `user_type` ("User Type is required"); v1 defaults it to
+/// `customer`. Its clients get the original's answer.
 pub async fn create_user(
     state: State,
     req: HttpRequest,
     caller: MaybeCaller,
-    JsonBody(input): JsonBody<users::CreateUser>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
+    let fields: serde_json::Map<String, serde_json::Value> = crate::json::parse(&body)?;
+    if fields
+        .get("user_type")
+        .is_none_or(serde_json::Value::is_null)
+    {
+        return Err(ApiError::field("user_type", "User Type is required"));
+    }
+    let input: users::CreateUser = crate::json::parse(&body)?;
     let address = crate::routes::request::client_address(&req);
     let user: UserView = users::create_user(&state, caller.0, input, &address).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
+/// The longest window a deal may have, and the original API's window for a deal created
+/// without an expiry.
+const ORIGINAL_WINDOW_MS: i64 = 12 * 3_600_000;
+
+/// The original API gave a deal created without an expiry a window of 12 hours from its start
+/// (now, unless `starts_at` says otherwise); v1 requires `expires_at`.
 pub async fn create_deal(
     state: State,
     _: Admin,
-    JsonBody(input): JsonBody<crate::service::deals::CreateDeal>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
+    let mut fields: serde_json::Map<String, serde_json::Value> = crate::json::parse(&body)?;
+    let no_expiry = ["expires_at", "expiry_time"]
+        .iter()
+        .all(|name| fields.get(*name).is_none_or(serde_json::Value::is_null));
+    if no_expiry {
+        let starts_at = match fields.get("starts_at") {
+            Some(value) if !value.is_null() => {
+                serde_json::from_value::<crate::wire::Instant>(value.clone())
+                    .map_err(|error| ApiError::field("starts_at", error.to_string()))?
+                    .0
+            }
+            _ => now_ms(),
+        };
+        let expires_at = chrono::DateTime::from_timestamp_millis(starts_at + ORIGINAL_WINDOW_MS)
+            .ok_or_else(|| ApiError::field("starts_at", "is out of range"))?;
+        fields.remove("expiry_time");
+        fields.insert(
+            "expires_at".into(),
+            expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into(),
+        );
+    }
+    let input: crate::service::deals::CreateDeal =
+        crate::json::parse(&serde_json::to_vec(&fields).unwrap_or_default())?;
     let record = crate::service::deals::create_deal(&state, input).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
 }

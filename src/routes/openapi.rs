@@ -107,7 +107,7 @@ fn meaning(status: &str) -> &'static str {
         "429" => "RATE_LIMITED, with Retry-After",
         "503" => "OVERLOADED, STORE_UNAVAILABLE or DEAL_UNAVAILABLE, with Retry-After",
         "504" => {
-            "OUTCOME_UNKNOWN: the deal's owner stopped answering (cluster mode), with Retry-After"
+            "OUTCOME_UNKNOWN: the store's answer was lost and it did not say in time whether the change was made, or the deal's owner stopped answering (cluster mode); read it back before retrying. With Retry-After"
         }
         _ => "See the error envelope's code",
     }

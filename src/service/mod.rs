@@ -49,6 +49,51 @@ pub fn handle_of(state: &AppState, deal_id: i64) -> Result<DealHandle, ApiError>
     }
 }
 
+/// How often a write whose commit's answer was lost reads its row back.
+const READ_BACK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// After a write to an order whose commit's answer was lost: reads the order back until the
+/// store answers, at most the engine's outcome wait. `Some(Some(order))`: the write was made
+/// (`made` says so of the stored order); `Some(None)`: it was not (or the order is gone);
+/// `None`: the store did not answer in time. A write whose transaction is still under way on
+/// the server when it is read back is not made yet and is reported so; each such write is
+/// conditional on the order's previous state, so it lands at most once either way, and the
+/// writes read back here (a status, a quantity) leave the deal's memory short of units, never
+/// long, when they land after all.
+pub async fn read_back_order(
+    state: &AppState,
+    order_id: i64,
+    made: impl Fn(&actors::journal::OrderRecord) -> bool,
+) -> Option<Option<actors::journal::OrderRecord>> {
+    let deadline = std::time::Instant::now() + state.engine.outcome_wait();
+    loop {
+        match state.store.order_by_id(order_id).await {
+            Ok(stored) => return Some(stored.filter(|stored| made(stored))),
+            Err(error) if std::time::Instant::now() >= deadline => {
+                tracing::error!(order_id, error = %error_chain(&error), "a write's outcome stays unknown: the store does not answer");
+                return None;
+            }
+            Err(_) => actix_web::rt::time::sleep(READ_BACK_EVERY).await,
+        }
+    }
+}
+
+/// 503: a write whose answer was lost turned out not to have been made.
+pub fn write_lost() -> ApiError {
+    ApiError::new(
+        ErrorCode::StoreUnavailable,
+        "the store lost the change; nothing was changed, retry shortly",
+    )
+}
+
+/// 504: the store did not say in time whether a write was made.
+pub fn outcome_unknown() -> ApiError {
+    ApiError::new(
+        ErrorCode::OutcomeUnknown,
+        "the store did not say whether the change was made; read it back before retrying",
+    )
+}
+
 pub fn engine_gone(_: actix::MailboxError) -> ApiError {
     ApiError::new(
         ErrorCode::Overloaded,

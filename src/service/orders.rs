@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::idempotency::{Fingerprint, IDEMPOTENCY_TTL_MS, KeyClaim};
 use crate::state::AppState;
-use crate::store::Transition;
+use crate::store::{StoreError, Transition};
 
 /// Units one order may ask for at most.
 pub use actors::limits::ORDER_QUANTITY_MAX as QUANTITY_MAX;
@@ -208,11 +208,18 @@ pub async fn change_status(
     } else {
         0
     };
-    match state
+    let now = now_ms();
+    let transition = match state
         .store
-        .transition_order(order_id, next, epoch, now_ms())
-        .await?
+        .transition_order(order_id, next, epoch, now)
+        .await
     {
+        Err(StoreError::OutcomeUnknown { cause, .. }) => {
+            settle_transition(state, order, next, now, &cause).await?
+        }
+        other => other?,
+    };
+    match transition {
         Transition::NotFound => Err(ApiError::not_found("order")),
         Transition::Refused { current }
             if current.status == next && next == OrderStatus::Cancelled =>
@@ -259,5 +266,35 @@ pub async fn change_status(
             tracing::info!(order_id, status = next.as_str(), "order status changed");
             Ok(order)
         }
+    }
+}
+
+/// A status change whose commit's answer was lost: the order read back says whether it was
+/// made (in `next`, with `now` — the instant this change wrote — as its last update); then it
+/// stands as `Changed` (a cancellation's units come back to the actor as usual). Not made:
+/// 503, nothing changed. No answer in time: 504, and the deal's memory may lack the units of a
+/// cancellation that was made until the deal is next loaded (never the other way round: never
+/// units the store does not have).
+async fn settle_transition(
+    state: &AppState,
+    order: &OrderRecord,
+    next: OrderStatus,
+    now: actors::Millis,
+    cause: &str,
+) -> Result<Transition, ApiError> {
+    tracing::warn!(
+        order_id = order.id,
+        status = next.as_str(),
+        cause,
+        "a status change's commit outcome is unknown; reading the order back"
+    );
+    let made = |stored: &OrderRecord| stored.status == next && stored.updated_at == now;
+    match super::read_back_order(state, order.id, made).await {
+        Some(Some(stored)) => Ok(Transition::Changed {
+            order: stored,
+            restocked: next == OrderStatus::Cancelled && order.status.holds_units(),
+        }),
+        Some(None) => Err(super::write_lost()),
+        None => Err(super::outcome_unknown()),
     }
 }

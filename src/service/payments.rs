@@ -218,23 +218,40 @@ pub async fn change_quantity(
         }
         Err(ChangeRefusal::NotOwner) => return Err(ApiError::deal_unavailable()),
     };
-    let stored = state
+    let now = now_ms();
+    let mut stored = state
         .store
-        .change_order_quantity(&order, quantity, epoch, now_ms())
+        .change_order_quantity(&order, quantity, epoch, now)
         .await;
+    // The answer lost: the order read back says whether the change was made; when the store
+    // does not say in time, nothing is given back (the deal's memory then lacks units the
+    // store may have, never the other way round).
+    let mut unknown = false;
+    if let Err(StoreError::OutcomeUnknown { .. }) = &stored {
+        let made = |stored: &OrderRecord| stored.quantity == quantity && stored.updated_at == now;
+        match super::read_back_order(state, order_id, made).await {
+            Some(found) => stored = Ok(found.is_some()),
+            None => unknown = true,
+        }
+    }
     let applied = matches!(stored, Ok(true));
     handle.addr.do_send(EndChange {
         order_id,
         customer_id: order.customer_id,
         round: order.round,
         // A stored decrease frees its units; an increase not stored gives back what it took.
-        give_back: if applied {
+        give_back: if unknown {
+            0
+        } else if applied {
             (order.quantity - quantity).max(0)
         } else {
             take
         },
         quantity: applied.then_some(quantity),
     });
+    if unknown {
+        return Err(super::outcome_unknown());
+    }
     match stored? {
         true => {
             tracing::info!(

@@ -68,3 +68,27 @@ impl StoreError {
         }
     }
 }
+
+/// The error of a transaction's step: a statement before `COMMIT` (the transaction rolled
+/// back, nothing was stored), or `COMMIT` itself (the outcome may be unknown: see
+/// [`StoreError::after_send`]).
+#[derive(Debug)]
+pub(super) enum TxError {
+    Before(sqlx::Error),
+    AtCommit(sqlx::Error),
+}
+
+impl From<sqlx::Error> for TxError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Before(error)
+    }
+}
+
+impl From<TxError> for StoreError {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Before(error) => Self::Database(error),
+            TxError::AtCommit(error) => Self::after_send(error, None),
+        }
+    }
+}

@@ -93,10 +93,9 @@ fn journal_error(error: super::error::StoreError) -> JournalError {
         super::error::StoreError::OwnershipLost { deal_ids } => {
             JournalError::OwnershipLost { deal_ids }
         }
-        super::error::StoreError::OutcomeUnknown {
-            batch_key: Some(batch_key),
-            cause,
-        } => JournalError::OutcomeUnknown { batch_key, cause },
+        super::error::StoreError::OutcomeUnknown { batch_key, cause } => {
+            JournalError::OutcomeUnknown { batch_key, cause }
+        }
         other => JournalError::Failed(error_chain(&other)),
     }
 }

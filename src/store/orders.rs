@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actors::journal::{NewOrder, OrderRecord, OrderStatus, PaymentStatus};
 use actors::{CustomerId, DealId, Millis, OrderId};
 
-use super::error::StoreError;
+use super::error::{StoreError, TxError};
 use super::pool::{Backend, OrderWriter, Store, on_pool};
 use super::rows::OrderRow;
 use super::stats_rows::{STATS_ADD, stats_key};
@@ -367,8 +367,8 @@ impl Store {
                     sqlx::query(STATS_ADD).bind(day).bind(current.status.as_str()).bind(slot).bind(-1_i64).bind(-current.total_price).execute(&mut *tx).await?;
                     sqlx::query(STATS_ADD).bind(day).bind(next.as_str()).bind(slot).bind(1_i64).bind(current.total_price).execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some(changed))
+                tx.commit().await.map_err(TxError::AtCommit)?;
+                Ok::<_, TxError>(Some(changed))
             }
             .await;
             // Never reuse a connection whose transaction failed (see `commit_orders`).

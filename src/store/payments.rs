@@ -7,7 +7,7 @@
 
 use actors::{CustomerId, DealId, Millis, OrderId};
 
-use super::error::StoreError;
+use super::error::{StoreError, TxError};
 use super::pool::{Backend, Store, on_pool};
 use super::rows::{User, UserRow};
 use super::stats_rows::{STATS_ADD, stats_key};
@@ -55,7 +55,7 @@ impl Store {
             if credited != 1 && user.is_some() {
                 return Err(StoreError::Conflict { fields: vec!["amount"] });
             }
-            tx.commit().await?;
+            tx.commit().await.map_err(TxError::AtCommit)?;
             user
         });
         Ok(user.map(User::from))
@@ -98,7 +98,7 @@ impl Store {
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let total: Option<i64> = sqlx::query_scalar(MARK).bind(order_id).bind(customer_id).bind(now).fetch_optional(&mut *tx).await?;
                 let Some(total) = total else {
-                    return Ok::<_, sqlx::Error>(Payment::NotPayable);
+                    return Ok::<_, TxError>(Payment::NotPayable);
                 };
                 let debited = sqlx::query(DEBIT).bind(customer_id).bind(total).execute(&mut *tx).await?.rows_affected();
                 if debited != 1 {
@@ -109,7 +109,7 @@ impl Store {
                 sqlx::query(ENTRY).bind(customer_id).bind(order_id).bind(total).bind(now).bind(key).execute(&mut *tx).await?;
                 // The receipt is owed from the same transaction.
                 sqlx::query(super::outbox::INSERT_OUTBOX).bind("PAYMENT_RECEIPT").bind(format!("[{order_id}]")).bind(now).execute(&mut *tx).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(TxError::AtCommit)?;
                 Ok(Payment::Paid)
             }
             .await;
@@ -125,7 +125,9 @@ impl Store {
     /// Cancels those of `order_ids` (claims of `deal_id`) that are still open and unpaid with
     /// their deadline at or before `now`, and puts their units back on the deal's stored stock
     /// (current round only) — in one transaction, under the deal's fencing epoch. Returns the
-    /// orders cancelled.
+    /// orders cancelled, and those of `order_ids` found cancelled unpaid already: asking again
+    /// after a lapse whose commit's answer was lost returns what it lapsed, restocking nothing
+    /// twice.
     pub async fn lapse_claims(
         &self,
         deal_id: DealId,
@@ -137,6 +139,7 @@ impl Store {
                              WHERE id = $1 AND deal_id = $2 AND status = 'OPEN' AND payment_status = 'UNPAID' AND pay_by <= $3 \
                              RETURNING quantity, round, total_price, created_at";
         const RESTOCK: &str = "UPDATE deals SET available_units = available_units + $2 WHERE id = $1 AND round = $3 AND owner_epoch = $4";
+        const ENDED_UNPAID: &str = "SELECT id FROM orders WHERE id = $1 AND deal_id = $2 AND status = 'CANCELLED' AND payment_status = 'UNPAID'";
         const FENCE: &str = "SELECT COUNT(*) FROM deals WHERE id = $1 AND owner_epoch = $2";
         let lapsed: Option<Vec<OrderId>> = on_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
@@ -144,7 +147,7 @@ impl Store {
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let held: i64 = sqlx::query_scalar(FENCE).bind(deal_id).bind(epoch).fetch_one(&mut *tx).await?;
                 if held != 1 {
-                    return Ok::<_, sqlx::Error>(None);
+                    return Ok::<_, TxError>(None);
                 }
                 let mut lapsed = Vec::new();
                 let mut units: std::collections::HashMap<i64, i64> = Default::default();
@@ -156,6 +159,12 @@ impl Store {
                         *moved = (moved.0 + 1, moved.1 + total);
                         lapsed.push(*order_id);
                         *units.entry(round).or_default() += quantity;
+                    } else if sqlx::query_scalar::<_, i64>(ENDED_UNPAID).bind(order_id).bind(deal_id).fetch_optional(&mut *tx).await?.is_some() {
+                        // Cancelled unpaid already — by an earlier lapse whose answer was
+                        // lost, or a cancellation the deal's actor never heard of: its units
+                        // are back in the store, and the actor, which still counts the claim,
+                        // takes them back too (a claim it no longer counts it ignores).
+                        lapsed.push(*order_id);
                     }
                 }
                 // Units of an earlier round are not this round's stock: the round condition
@@ -169,7 +178,7 @@ impl Store {
                     sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(-orders).bind(-total).execute(&mut *tx).await?;
                     sqlx::query(STATS_ADD).bind(day).bind("CANCELLED").bind(slot).bind(orders).bind(total).execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(TxError::AtCommit)?;
                 Ok(Some(lapsed))
             }
             .await;
@@ -212,7 +221,7 @@ impl Store {
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let changed = sqlx::query(CHANGE).bind(order.id).bind(order.quantity).bind(to).bind(now).execute(&mut *tx).await?.rows_affected();
                 if changed != 1 {
-                    return Ok::<_, sqlx::Error>(Some(false));
+                    return Ok::<_, TxError>(Some(false));
                 }
                 let moved = sqlx::query(UNITS).bind(order.deal_id).bind(delta).bind(order.round).bind(epoch).execute(&mut *tx).await?.rows_affected();
                 if moved != 1 {
@@ -221,7 +230,7 @@ impl Store {
                 }
                 let (day, slot) = stats_key(order.created_at, order.deal_id);
                 sqlx::query(STATS_ADD).bind(day).bind("OPEN").bind(slot).bind(0_i64).bind(order.unit_price * delta).execute(&mut *tx).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(TxError::AtCommit)?;
                 Ok(Some(true))
             }
             .await;

@@ -8,7 +8,7 @@ use actors::journal::NewOrder;
 use actors::model::WaitingEntry;
 use actors::{CustomerId, DealId, Millis, OrderId};
 
-use super::error::StoreError;
+use super::error::{StoreError, TxError};
 use super::pool::{Backend, Store, on_pool};
 
 /// A waitlist entry as stored, with its place in the line while it waits.
@@ -162,7 +162,8 @@ impl Store {
                               status, idempotency_key, created_at, updated_at, payment_status, pay_by) \
                               VALUES ($1, $2, $3, $4, $5, $6, 'OPEN', NULL, $7, $7, \
                               CASE WHEN $8 IS NULL THEN 'NOT_REQUIRED' ELSE 'UNPAID' END, $8) RETURNING id";
-        const PROMOTE: &str = "UPDATE waitlist_entries SET status = 'PROMOTED', order_id = $2, updated_at = $3 WHERE id = $1";
+        // Conditional: an entry is served once, whatever is asked twice.
+        const PROMOTE: &str = "UPDATE waitlist_entries SET status = 'PROMOTED', order_id = $2, updated_at = $3 WHERE id = $1 AND status = 'WAITING'";
         let Some((_, first)) = promotions.first() else {
             return Ok(Vec::new());
         };
@@ -171,7 +172,7 @@ impl Store {
         const EPOCH: &str = "SELECT owner_epoch FROM deals WHERE id = $1";
         // `Err(true)`: the deal is this epoch's, but its round moved on or its stored stock
         // is short; `Err(false)`: another node holds it.
-        let ids: Option<Result<Vec<OrderId>, bool>> = on_pool!(self, pool => {
+        let ids: Result<Option<Result<Vec<OrderId>, bool>>, TxError> = on_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
             let stored = async {
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -180,7 +181,7 @@ impl Store {
                 let taken = sqlx::query(TAKE).bind(deal_id).bind(units).bind(round).bind(epoch).execute(&mut *tx).await?;
                 if taken.rows_affected() != 1 {
                     let held: Option<i64> = sqlx::query_scalar(EPOCH).bind(deal_id).fetch_optional(&mut *tx).await?;
-                    return Ok::<_, sqlx::Error>(Some(Err(held == Some(epoch))));
+                    return Ok::<_, TxError>(Some(Err(held == Some(epoch))));
                 }
                 let mut ids = Vec::with_capacity(promotions.len());
                 for (entry, order) in promotions {
@@ -188,7 +189,11 @@ impl Store {
                         .bind(order.deal_id).bind(order.round).bind(order.customer_id).bind(order.quantity)
                         .bind(order.unit_price).bind(order.total_price).bind(order.created_at).bind(order.pay_by)
                         .fetch_one(&mut *tx).await?;
-                    sqlx::query(PROMOTE).bind(entry.id).bind(id).bind(order.created_at).execute(&mut *tx).await?;
+                    let promoted = sqlx::query(PROMOTE).bind(entry.id).bind(id).bind(order.created_at).execute(&mut *tx).await?;
+                    if promoted.rows_affected() != 1 {
+                        // Served or gone already: dropping the transaction undoes it all.
+                        return Ok(Some(Err(true)));
+                    }
                     let (day, slot) = super::stats_rows::stats_key(order.created_at, order.deal_id);
                     sqlx::query(super::stats_rows::STATS_ADD).bind(day).bind("OPEN").bind(slot)
                         .bind(1_i64).bind(order.total_price).execute(&mut *tx).await?;
@@ -197,7 +202,7 @@ impl Store {
                 // The served customers' notices are owed from the same transaction.
                 let owed = serde_json::to_string(&ids).unwrap_or_default();
                 sqlx::query(super::outbox::INSERT_OUTBOX).bind("WAITLIST_SERVED").bind(owed).bind(first.created_at).execute(&mut *tx).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(TxError::AtCommit)?;
                 Ok(Some(Ok(ids)))
             }
             .await;
@@ -205,7 +210,14 @@ impl Store {
                 conn.close_on_drop();
             }
             stored
-        })?;
+        });
+        let ids = match ids {
+            Err(TxError::AtCommit(error)) => {
+                let cause = crate::telemetry::error_chain(&error);
+                return self.promotions_read_back(promotions, cause).await;
+            }
+            other => other?,
+        };
         match ids {
             Some(Ok(ids)) => Ok(ids),
             Some(Err(true)) => Err(StoreError::OutOfRange {
@@ -217,5 +229,60 @@ impl Store {
                 deal_ids: vec![deal_id],
             }),
         }
+    }
+}
+
+/// How often, and how many times at most, the entries of a promotion whose commit's answer
+/// was lost are read back (about the order writer's default outcome wait).
+const READ_BACK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const READ_BACK_TRIES: usize = 100;
+
+impl Store {
+    /// After a promotion whose commit's answer was lost: its entries read back say what
+    /// became of it — all promoted (its orders' ids), or all still waiting (a failure: nothing
+    /// was stored); the transaction made both or neither. No answer in time: `OutcomeUnknown`.
+    async fn promotions_read_back(
+        &self,
+        promotions: &[(WaitingEntry, NewOrder)],
+        cause: String,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        const READ: &str =
+            "SELECT order_id FROM waitlist_entries WHERE id = $1 AND status = 'PROMOTED'";
+        tracing::warn!(
+            entries = promotions.len(),
+            cause,
+            "a waitlist promotion's commit outcome is unknown; reading its entries back"
+        );
+        let Some((first, _)) = promotions.first() else {
+            return Ok(Vec::new());
+        };
+        for _ in 0..READ_BACK_TRIES {
+            let first_promoted: Result<Option<Option<i64>>, sqlx::Error> = on_pool!(self, pool => sqlx::query_scalar(READ).bind(first.id).fetch_optional(pool).await);
+            match first_promoted {
+                Ok(None) => {
+                    return Err(StoreError::Writer(
+                        "the waitlist promotion did not commit".into(),
+                    ));
+                }
+                Ok(Some(_)) => {
+                    let mut ids = Vec::with_capacity(promotions.len());
+                    for (entry, _) in promotions {
+                        let id: Option<Option<i64>> = on_pool!(self, pool => sqlx::query_scalar(READ).bind(entry.id).fetch_optional(pool).await)?;
+                        ids.push(id.flatten().ok_or_else(|| {
+                            StoreError::Writer(format!(
+                                "entry {} promoted without its order",
+                                entry.id
+                            ))
+                        })?);
+                    }
+                    return Ok(ids);
+                }
+                Err(_) => actix_web::rt::time::sleep(READ_BACK_EVERY).await,
+            }
+        }
+        Err(StoreError::OutcomeUnknown {
+            batch_key: None,
+            cause,
+        })
     }
 }

@@ -118,4 +118,77 @@ async fn the_original_paths_work(backend: Backend) {
     app.finish().await;
 }
 
-crate::on_both_stores!(the_original_paths_work);
+/// Two answers of the original API: a deal created without an expiry gets a window of 12 hours
+/// from its start (now, or its `starts_at`), and a user registered without `user_type` is a 400
+/// naming `user_type` (nothing created).
+async fn the_original_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = Some(app.admin_token.as_str());
+    let before = now_ms();
+    let (status, deal) = app
+        .post(
+            "/topkart/create/update/deals/",
+            admin,
+            json!({"product_name": "Kettle", "actual_price": "40.00", "final_price": "25.00", "total_units": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    let instant = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(deal[field].as_str().expect(field))
+            .expect("RFC 3339")
+            .timestamp_millis()
+    };
+    let window = instant("expires_at") - instant("starts_at");
+    assert_eq!(window, 12 * 3_600_000, "{deal}");
+    assert!(instant("starts_at") >= before - 1_000, "{deal}");
+    assert_eq!(deal["status"], "ACTIVE", "{deal}");
+
+    let starts_at = now_ms() + 3_600_000;
+    let (status, later) = app
+        .post(
+            "/topkart/create/update/deals/",
+            admin,
+            json!({"product_name": "Mixer", "actual_price": "40.00", "final_price": "25.00", "total_units": 3, "starts_at": rfc3339(starts_at)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{later}");
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(later["expires_at"].as_str().expect("expires_at"))
+            .expect("RFC 3339")
+            .timestamp_millis();
+    assert_eq!(
+        expires_at / 1_000,
+        (starts_at + 12 * 3_600_000) / 1_000,
+        "{later}"
+    );
+
+    let reply = app
+        .post(
+            "/topkart/create/users/",
+            None,
+            json!({"username": "eve", "email": "eve@example.com", "password": "eve-password"}),
+        )
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(
+        reply.1["errors"]["user_type"],
+        json!(["User Type is required"]),
+        "{}",
+        reply.1
+    );
+    let (status, login) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "eve", "password": "eve-password"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "nothing was created: {login}"
+    );
+    app.finish().await;
+}
+
+crate::on_both_stores!(the_original_paths_work, the_original_answers);

@@ -321,7 +321,10 @@ impl OrderWriter {
                 // Not a failure: the batch may be stored. Its orders keep their units and wait
                 // for the store to say; the orders queued behind it were never sent, and fail
                 // as behind any failed commit (the store is presumed down).
-                Err(JournalError::OutcomeUnknown { batch_key, cause }) => {
+                Err(JournalError::OutcomeUnknown {
+                    batch_key: Some(batch_key),
+                    cause,
+                }) => {
                     let queued_behind = writer.take_queued();
                     writer.fail_queued(queued_behind);
                     writer.settle_later(batch, batch_key, &cause, ctx);

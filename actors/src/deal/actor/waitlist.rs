@@ -95,7 +95,13 @@ impl DealActor {
                 self.set_owned(false);
                 self.publish_units();
             }
-            Err(error @ (JournalError::Failed(_) | JournalError::OutcomeUnknown { .. })) => {
+            Err(error @ JournalError::OutcomeUnknown { .. }) => {
+                // The orders may be stored: their units stay taken and their entries served,
+                // never served twice; the deal's memory may lack those units (never hold units
+                // the store does not have) until it is next loaded.
+                tracing::error!(deal_id, %error, entries = promotions.len(), "a waitlist promotion's outcome is unknown; its units stay taken");
+            }
+            Err(error @ JournalError::Failed(_)) => {
                 tracing::warn!(deal_id, %error, "waitlist orders could not be stored; serving again shortly");
                 if same_tenure {
                     self.recall();
