@@ -64,7 +64,7 @@ impl StoreError {
         }
         Self::OutcomeUnknown {
             batch_key,
-            cause: super::super::telemetry::error_chain(&error),
+            cause: crate::telemetry::error_chain(&error),
         }
     }
 }

@@ -10,9 +10,10 @@
 //! meaning as Postgres' one statement.
 //!
 //! Each batch writes its receipt (its key and its ids, `order_batches`). A failure before
-//! `COMMIT` rolls the batch back: nothing stored. A failure of `COMMIT` itself (an I/O error
-//! while the WAL is written or synced) leaves the outcome unknown: the order writer then asks
-//! through [`SqliteWriter::settle`], on this same thread, what became of the batch.
+//! `COMMIT`, or while `COMMIT` writes the WAL (a full disk), rolls the batch back: nothing
+//! stored. A failed sync after the WAL was written leaves the outcome unknown: the order
+//! writer then asks through [`SqliteWriter::settle`], on this same thread, what became of the
+//! batch.
 //!
 //! A batch that fails is rolled back; a connection left inside a transaction after that (the
 //! rollback itself failed) is replaced by a new one, never used again (the lesson of the
@@ -242,9 +243,28 @@ fn commit(
     let tx = write_batch(conn, orders, batch_key)
         .map_err(|error| Failure::RolledBack(error.to_string()))?;
     let (tx, ids) = tx;
-    tx.commit()
-        .map_err(|error| Failure::AtCommit(error.to_string()))?;
+    tx.commit().map_err(|error| {
+        if sync_failed(&error) {
+            Failure::AtCommit(error.to_string())
+        } else {
+            Failure::RolledBack(error.to_string())
+        }
+    })?;
     Ok(ids)
+}
+
+/// Whether a failed `COMMIT` may have made the batch durable: only when every frame of it,
+/// the commit frame included, was written to the WAL and the sync after them failed — a later
+/// recovery could still find them. A failed write (a full disk: `SQLITE_FULL`, an I/O error
+/// while writing) leaves no commit frame, and SQLite rolls the transaction back.
+fn sync_failed(error: &rusqlite::Error) -> bool {
+    use rusqlite::ffi::{SQLITE_IOERR_DIR_FSYNC, SQLITE_IOERR_FSYNC};
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == SQLITE_IOERR_FSYNC
+                || failure.extended_code == SQLITE_IOERR_DIR_FSYNC
+    )
 }
 
 /// Every row of the batch, inside its transaction, not yet committed.

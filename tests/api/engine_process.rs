@@ -272,23 +272,27 @@ pub fn fire(
             sender.clone(),
         );
         spawn(async move {
-            let sent = client
-                .post(url)
-                .insert_header(("Authorization", format!("Bearer {token}")))
-                .send_json(&json!({"deal_id": deal_id}))
-                .await;
-            let outcome = match sent {
-                Ok(mut response) => match response.json::<Value>().await {
-                    Ok(body) => Ok((response.status(), body)),
-                    Err(_) => Err(Unanswered::ConnectionLost),
-                },
-                Err(awc::error::SendRequestError::Timeout) => Err(Unanswered::TimedOut),
-                Err(_) => Err(Unanswered::ConnectionLost),
-            };
-            let _ = sender.send(outcome);
+            let _ = sender.send(order_one(&client, &url, &token, deal_id).await);
         });
     }
     outcomes
+}
+
+/// One single-unit order of `deal_id` by `token`'s customer at `url`, as the client saw it.
+pub async fn order_one(client: &awc::Client, url: &str, token: &str, deal_id: i64) -> Outcome {
+    let sent = client
+        .post(url)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send_json(&json!({"deal_id": deal_id}))
+        .await;
+    match sent {
+        Ok(mut response) => match response.json::<Value>().await {
+            Ok(body) => Ok((response.status(), body)),
+            Err(_) => Err(Unanswered::ConnectionLost),
+        },
+        Err(awc::error::SendRequestError::Timeout) => Err(Unanswered::TimedOut),
+        Err(_) => Err(Unanswered::ConnectionLost),
+    }
 }
 
 /// Every acknowledged order is in the store, and the deal's stock is conserved.

@@ -34,32 +34,28 @@
 //! during an outage every request hears 503 within about one timeout. The next order to arrive
 //! tries the store again; there is no separate health probe to keep in step.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
 mod pending;
+mod stats;
+mod unsettled;
 
 pub use pending::{DealLink, PendingOrder, return_units};
 use pending::{report_claims, report_stored_claims};
+use stats::SlowCommits;
+pub use stats::WriterStats;
+use unsettled::{UnsettledBatches, learn_fate, stored_records};
 
 use crate::DealId;
 use crate::journal::{BatchFate, Journal, JournalError};
 use crate::model::{NewOrder, OrderRecord, PlaceError};
-
-/// A commit taking this long is logged: every order queued meanwhile waits for it.
-const SLOW_COMMIT: Duration = Duration::from_millis(50);
-/// Slow commits are logged at most this often.
-const SLOW_COMMIT_LOG_EVERY: Duration = Duration::from_secs(1);
-/// The first pause before asking the store again what became of a batch; it doubles up to
-/// `SETTLE_RETRY_MAX`.
-const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(50);
-const SETTLE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The writer's bounds.
 #[derive(Debug, Clone, Copy)]
@@ -96,28 +92,6 @@ impl Default for WriterConfig {
             outcome_wait: Self::OUTCOME_WAIT_DEFAULT,
         }
     }
-}
-
-/// Counters the service exports as metrics.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    pub batches_committed: AtomicU64,
-    pub orders_committed: AtomicU64,
-    pub batches_failed: AtomicU64,
-    pub orders_failed: AtomicU64,
-    pub orders_refused_queue_full: AtomicU64,
-    pub largest_batch: AtomicU64,
-    /// Batches refused by the store's fence (another node owns one of their deals).
-    pub batches_fenced: AtomicU64,
-    /// Batches whose commit's outcome was unknown when it returned.
-    pub batches_unknown: AtomicU64,
-    /// Of those, found committed / found not committed once the store answered.
-    pub batches_settled_committed: AtomicU64,
-    pub batches_settled_void: AtomicU64,
-    /// Orders whose requesters heard `OutcomeUnknown` (the store did not answer in time).
-    pub orders_outcome_unknown: AtomicU64,
-    /// Batches whose outcome the store has not told yet (their units stay taken).
-    pub batches_unsettled: AtomicU64,
 }
 
 /// Orders waiting for the next batch, shared by everyone who hands orders to the writer.
@@ -206,10 +180,9 @@ pub struct OrderWriter {
     drain_waiters: Vec<oneshot::Sender<()>>,
     /// Batches whose commit's outcome is unknown, by the key they wrote, until the store says
     /// what became of them.
-    unsettled: HashMap<i64, Unsettled>,
+    unsettled: UnsettledBatches,
     stats: Arc<WriterStats>,
-    slow_commits_unlogged: u64,
-    slow_commit_logged_at: Option<Instant>,
+    slow_commits: SlowCommits,
 }
 
 impl OrderWriter {
@@ -250,10 +223,9 @@ impl OrderWriter {
             inbox,
             committing: 0,
             drain_waiters: Vec::new(),
-            unsettled: HashMap::new(),
+            unsettled: UnsettledBatches::default(),
             stats,
-            slow_commits_unlogged: 0,
-            slow_commit_logged_at: None,
+            slow_commits: SlowCommits::default(),
         }
     }
 
@@ -287,7 +259,7 @@ impl OrderWriter {
     /// Answers the drain waiters once nothing is committing and every requester has been
     /// answered (a batch whose outcome is unknown counts until its requesters heard of it).
     fn wake_drain_waiters(&mut self) {
-        let answered = self.unsettled.values().all(|unsettled| unsettled.told);
+        let answered = self.unsettled.all_told();
         if self.committing == 0 && answered && self.inbox.lock().is_empty() {
             for waiter in self.drain_waiters.drain(..) {
                 let _ = waiter.send(());
@@ -306,7 +278,8 @@ impl OrderWriter {
             let took = started.elapsed();
             metrics::histogram!("topkart_writer_commit_seconds").record(took.as_secs_f64());
             metrics::histogram!("topkart_writer_batch_orders").record(batch.len() as f64);
-            writer.note_commit_time(took, batch.len());
+            let queued = writer.inbox.lock().len();
+            writer.slow_commits.note(took, batch.len(), queued);
             // The orders queued behind a failed batch are taken before its requesters hear of
             // the failure: an order placed after that (a retry once the store is back) is not
             // among them, and goes to the store.
@@ -361,125 +334,49 @@ impl OrderWriter {
         );
         self.stats.batches_unknown.fetch_add(1, Ordering::Relaxed);
         self.stats.batches_unsettled.fetch_add(1, Ordering::Relaxed);
-        self.unsettled.insert(
-            batch_key,
-            Unsettled {
-                batch,
-                told: false,
-                since: Instant::now(),
-            },
-        );
+        self.unsettled.keep(batch_key, batch);
         ctx.run_later(self.config.outcome_wait, move |writer, _| {
-            writer.tell_unknown(batch_key);
+            let told = writer.unsettled.tell_unknown(batch_key);
+            writer
+                .stats
+                .orders_outcome_unknown
+                .fetch_add(told as u64, Ordering::Relaxed);
+            writer.wake_drain_waiters();
         });
-        self.ask_fate(batch_key, SETTLE_RETRY_FIRST, ctx);
-    }
-
-    /// Asks the store what became of the batch; asks again after `pause` (doubling) while the
-    /// store cannot answer.
-    fn ask_fate(&mut self, batch_key: i64, pause: Duration, ctx: &mut Context<Self>) {
-        let asking = self.journal.settle_batch(batch_key);
-        ctx.spawn(asking.into_actor(self).map(move |fate, writer, ctx| match fate {
-            Ok(fate) => writer.settled(batch_key, fate),
-            Err(error) => {
-                tracing::debug!(batch_key, %error, "the store cannot say yet what became of a batch");
-                ctx.run_later(pause, move |writer, ctx| {
-                    writer.ask_fate(batch_key, (pause * 2).min(SETTLE_RETRY_MAX), ctx);
-                });
-            }
-        }));
-    }
-
-    /// `outcome_wait` passed: the batch's requesters hear `OutcomeUnknown`. Its units stay
-    /// taken: the batch may be stored, and only the store's answer may give them back.
-    fn tell_unknown(&mut self, batch_key: i64) {
-        let Some(unsettled) = self.unsettled.get_mut(&batch_key) else {
-            return;
-        };
-        if unsettled.told {
-            return;
-        }
-        unsettled.told = true;
-        tracing::error!(
-            batch_key,
-            orders = unsettled.batch.len(),
-            "the store has not said what became of a batch; its requesters are told the outcome is unknown"
+        let learning = learn_fate(self.journal.clone(), batch_key);
+        ctx.spawn(
+            learning
+                .into_actor(self)
+                .map(move |fate, writer, _| writer.settled(batch_key, fate)),
         );
-        self.stats
-            .orders_outcome_unknown
-            .fetch_add(unsettled.batch.len() as u64, Ordering::Relaxed);
-        for pending in &mut unsettled.batch {
-            // The order is answered now; whatever the store says later reaches nobody.
-            let reply = std::mem::replace(&mut pending.reply, oneshot::channel().0);
-            let _ = reply.send(Err(PlaceError::OutcomeUnknown));
-        }
-        self.wake_drain_waiters();
     }
 
     /// The store said what became of a batch: its orders are answered as stored, or their units
     /// go back to their deals and they are answered as failed (requesters told `OutcomeUnknown`
     /// already hear nothing more).
     fn settled(&mut self, batch_key: i64, fate: BatchFate) {
-        let Some(Unsettled { batch, told, since }) = self.unsettled.remove(&batch_key) else {
+        let Some(unsettled) = self.unsettled.settle(batch_key, &fate) else {
             return;
         };
         self.stats.batches_unsettled.fetch_sub(1, Ordering::Relaxed);
-        let committed = matches!(fate, BatchFate::Committed(_));
-        tracing::warn!(
-            batch_key,
-            committed,
-            told_unknown = told,
-            millis = since.elapsed().as_millis() as u64,
-            "the store said what became of a batch whose commit's outcome was unknown"
-        );
+        let batch = unsettled.batch;
         match fate {
             BatchFate::Committed(ids) => {
                 self.stats
                     .batches_settled_committed
                     .fetch_add(1, Ordering::Relaxed);
-                let stored = ids
-                    .into_iter()
-                    .zip(&batch)
-                    .map(|(id, pending)| OrderRecord::stored(id, pending.order.clone()))
-                    .collect();
+                let stored = stored_records(ids, &batch);
                 self.answer(batch, Ok(stored));
             }
             BatchFate::Void => {
                 self.stats
                     .batches_settled_void
                     .fetch_add(1, Ordering::Relaxed);
-                self.answer(
-                    batch,
-                    Err(JournalError::Failed("the batch did not commit".into())),
-                );
+                let void = JournalError::Failed("the batch did not commit".into());
+                self.answer(batch, Err(void));
             }
         }
         self.wake_drain_waiters();
-    }
-
-    /// Logs slow commits (every order queued meanwhile waits for them), at most one line a
-    /// second with how many there were, so an overloaded store does not flood the log.
-    fn note_commit_time(&mut self, took: Duration, orders: usize) {
-        if took < SLOW_COMMIT {
-            return;
-        }
-        self.slow_commits_unlogged += 1;
-        let now = Instant::now();
-        if self
-            .slow_commit_logged_at
-            .is_some_and(|at| now.duration_since(at) < SLOW_COMMIT_LOG_EVERY)
-        {
-            return;
-        }
-        tracing::warn!(
-            orders,
-            millis = took.as_millis() as u64,
-            queued = self.inbox.lock().len(),
-            slow_commits = self.slow_commits_unlogged,
-            "slow commit: the orders queued behind it waited for it"
-        );
-        self.slow_commits_unlogged = 0;
-        self.slow_commit_logged_at = Some(now);
     }
 
     /// After a fenced commit: the orders of `lost` deals fail (`OwnerChanged`) and their deals
@@ -553,15 +450,6 @@ impl OrderWriter {
             }
         }
     }
-}
-
-/// A batch whose commit's outcome is unknown, waiting for the store to say.
-struct Unsettled {
-    batch: Vec<PendingOrder>,
-    /// Whether its requesters already heard `OutcomeUnknown`.
-    told: bool,
-    /// When its commit returned.
-    since: Instant,
 }
 
 /// The mailbox carries only `Wake` and `Drain` (orders go through the inbox), so actix's default
