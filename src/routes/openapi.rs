@@ -91,6 +91,71 @@ impl Modify for Described {
     }
 }
 
+/// The original Topkart paths take v1's bodies with the original's two differences
+/// (docs/API.md): a deal's `expires_at` is optional there (12 hours from its start), and a
+/// user's `user_type` is required. Their bodies are v1's schemas so changed, under names of
+/// their own, so the document describes what each path accepts.
+struct OriginalBodies;
+
+impl Modify for OriginalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let deal = |required: &mut Vec<String>| required.retain(|field| field != "expires_at");
+        let user = |required: &mut Vec<String>| required.push("user_type".to_owned());
+        original_body(
+            openapi,
+            "/topkart/create/update/deals/",
+            "CreateDeal",
+            "OriginalCreateDeal",
+            deal,
+        );
+        original_body(
+            openapi,
+            "/topkart/create/users/",
+            "CreateUser",
+            "OriginalCreateUser",
+            user,
+        );
+    }
+}
+
+/// Gives `path`'s POST body a copy of the `schema` component, its required fields changed, as
+/// the component `name`. `tests/api/openapi.rs` checks the result.
+fn original_body(
+    openapi: &mut utoipa::openapi::OpenApi,
+    path: &str,
+    schema: &str,
+    name: &str,
+    change: impl Fn(&mut Vec<String>),
+) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(schemas) = openapi
+        .components
+        .as_mut()
+        .map(|components| &mut components.schemas)
+    else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(mut object))) = schemas.get(schema).cloned() else {
+        return;
+    };
+    change(&mut object.required);
+    schemas.insert(name.to_owned(), RefOr::T(Schema::Object(object)));
+    let body = openapi
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut());
+    if let Some(RefOr::T(body)) = body {
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name(name)));
+            }
+        }
+    }
+}
+
 /// What a status means in this API, for responses documented without a description.
 fn meaning(status: &str) -> &'static str {
     match status {
@@ -116,7 +181,7 @@ fn meaning(status: &str) -> &'static str {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Topkart", version = "1", description = "Flash-sale (lightning deal) engine. Money is a two-decimal string; instants are RFC 3339 UTC."),
-    modifiers(&BearerAuth, &Described),
+    modifiers(&BearerAuth, &Described, &OriginalBodies),
     paths(
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,

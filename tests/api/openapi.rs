@@ -152,3 +152,36 @@ async fn the_document_passes_openapi_spec_validator() {
     );
     app.finish().await;
 }
+
+/// The original Topkart paths' bodies are described as they are accepted: a deal's
+/// `expires_at` optional, a user's `user_type` required (v1's bodies the other way round).
+#[actix_web::test]
+async fn the_original_paths_bodies_are_described_as_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let body_schema = |path: &str| {
+        let reference =
+            document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{path}'s body is a named schema"))
+                .trim_start_matches("#/components/schemas/")
+                .to_owned();
+        document["components"]["schemas"][reference.as_str()]["required"]
+            .as_array()
+            .expect("required fields")
+            .iter()
+            .filter_map(|field| field.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let has = |fields: &[String], name: &str| fields.iter().any(|field| field == name);
+    assert!(has(&body_schema("/api/v1/deals"), "expires_at"));
+    assert!(!has(
+        &body_schema("/topkart/create/update/deals/"),
+        "expires_at"
+    ));
+    assert!(!has(&body_schema("/api/v1/users"), "user_type"));
+    assert!(has(&body_schema("/topkart/create/users/"), "user_type"));
+    app.finish().await;
+}
