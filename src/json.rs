@@ -12,13 +12,26 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, error::PayloadError};
 use serde::de::DeserializeOwned;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+/// A request body's own checks, beyond reading it: ranges, lengths, fields that must agree.
+/// The extractor runs them on every body it reads, even one with fields it could not read, so
+/// that one 400 names every wrong field at once.
+pub trait Checked {
+    /// Every problem, by field; none means the body is acceptable. `stood_in` names the fields
+    /// whose values are stand-ins (they were wrong already, and are named so): a check that
+    /// reads one of them must say nothing, lest it blame a field that is right.
+    fn problems(&self, stood_in: &[String]) -> FieldErrors {
+        let _ = stood_in;
+        FieldErrors::new()
+    }
+}
+
+impl<T: DeserializeOwned + Checked + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -26,7 +39,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let body = JsonBytes::from_request(req, payload);
         Box::pin(async move {
             let JsonBytes(bytes) = body.await?;
-            parse(&bytes).map(JsonBody)
+            parse_checked(&bytes).map(JsonBody)
         })
     }
 }
@@ -75,7 +88,48 @@ impl FromRequest for JsonBytes {
     }
 }
 
-/// Parses a JSON document into `T`, naming the offending field on a data error.
+/// Parses a JSON body into `T` and runs its checks: one 400 names every field that could not be
+/// read and every field its checks refuse.
+pub fn parse_checked<T: DeserializeOwned + Checked>(bytes: &[u8]) -> Result<T, ApiError> {
+    let unreadable = match parse::<T>(bytes) {
+        Ok(body) => {
+            let problems = body.problems(&[]);
+            return if problems.is_empty() {
+                Ok(body)
+            } else {
+                Err(ApiError::validation(problems))
+            };
+        }
+        Err(error) => error,
+    };
+    let Some(mut errors) = unreadable.errors.clone() else {
+        return Err(unreadable);
+    };
+    // The fields read with stand-ins in the wrong ones' places: the rest are checked too.
+    let stood_in: Vec<String> = errors.keys().cloned().collect();
+    let document: Option<Value> = serde_json::from_slice(bytes).ok();
+    let read = document.and_then(|document| with_stand_ins::<T>(document, &stood_in));
+    if let Some(body) = read {
+        for (field, problems) in body.problems(&stood_in) {
+            errors.entry(field).or_insert(problems);
+        }
+    }
+    Err(ApiError::validation(errors))
+}
+
+/// `document` read as a `T` with each of `fields` replaced by the first stand-in it accepts;
+/// `None` when no combination reads (a nested problem, say).
+fn with_stand_ins<T: DeserializeOwned>(mut document: Value, fields: &[String]) -> Option<T> {
+    let object = document.as_object_mut()?;
+    for field in fields {
+        if !stand_in_for::<T>(object, field) {
+            return None;
+        }
+    }
+    serde_json::from_value(document).ok()
+}
+
+/// Parses a JSON document into `T`, naming every offending field on a data error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body of this API is an object; serde would also build a struct from an array.
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -94,7 +148,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first_try = serde_path_to_error::deserialize(&mut deserializer);
     let value = match first_try {
         Ok(value) => value,
-        Err(error) if error.inner().is_syntax() || error.inner().is_eof() => {
+        // serde_json also reports a number where an enum's name belongs as a syntax error:
+        // only a body that is not JSON at all is malformed.
+        Err(error)
+            if (error.inner().is_syntax() || error.inner().is_eof())
+                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() =>
+        {
             let inner = error.into_inner();
             return Err(ApiError::new(
                 ErrorCode::MalformedJson,
@@ -147,22 +206,10 @@ fn every_problem<T: DeserializeOwned>(mut document: Value) -> FieldErrors {
         let Some(object) = document.as_object_mut().filter(|_| !field.contains('.')) else {
             break;
         };
-        let mut moved_on = false;
-        for stand_in in STAND_INS {
-            object.insert(
-                field.clone(),
-                serde_json::from_str(stand_in).unwrap_or(Value::Null),
-            );
-            let after = first_problem::<T>(&Value::Object(object.clone()));
-            if after.as_ref().is_none_or(|(other, _)| *other != field) {
-                next = after;
-                moved_on = true;
-                break;
-            }
-        }
-        if !moved_on {
+        if !stand_in_for::<T>(object, &field) {
             break;
         }
+        next = first_problem::<T>(&Value::Object(object.clone()));
     }
     if errors.is_empty() {
         errors.insert(
@@ -171,6 +218,48 @@ fn every_problem<T: DeserializeOwned>(mut document: Value) -> FieldErrors {
         );
     }
     errors
+}
+
+/// Puts a stand-in in `field`'s place in `object` so that reading gets past it: the first of
+/// the field's own choices (an enum's variants, from serde's message), `STAND_INS`, or no value
+/// at all (a field with a default). False when none gets past it.
+fn stand_in_for<T: DeserializeOwned>(object: &mut Map<String, Value>, field: &str) -> bool {
+    let raw = serde_path_to_error::deserialize::<_, T>(&Value::Object(object.clone()))
+        .err()
+        .map(|error| error.into_inner().to_string())
+        .unwrap_or_default();
+    let variants = raw
+        .split_once("expected ")
+        .map(|(_, expected)| {
+            expected
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|v| Value::String(v.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let stand_ins = STAND_INS
+        .iter()
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok());
+    let past = |object: &Map<String, Value>| {
+        first_problem::<T>(&Value::Object(object.clone())).is_none_or(|(other, _)| other != field)
+    };
+    for value in variants.into_iter().chain(stand_ins) {
+        let mut tried = object.clone();
+        tried.insert(field.to_owned(), value);
+        if past(&tried) {
+            *object = tried;
+            return true;
+        }
+    }
+    let mut without = object.clone();
+    without.remove(field);
+    if past(&without) {
+        *object = without;
+        return true;
+    }
+    false
 }
 
 /// The first field that keeps `document` from being a `T`, and its problem.
@@ -212,6 +301,10 @@ pub fn in_words(message: &str) -> String {
             let choices = expected.trim_start_matches("one of ").replace('`', "");
             return format!("must be one of {}", choices.replace(" or ", ", "));
         }
+    }
+    if message == "expected value" {
+        // serde_json's words for a number or a list where a name belongs.
+        return "is of the wrong kind: give one of the names it takes".into();
     }
     if message.starts_with("duplicate field") {
         return "is given more than once".into();

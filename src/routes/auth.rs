@@ -159,3 +159,7 @@ pub async fn refresh(
         .ok_or_else(invalid_token)?;
     Ok(web::Json(issue_pair(&state, &user, Some(family)).await?))
 }
+
+/// Reading them is their whole check (a login's "username or email" is decided with the store).
+impl crate::json::Checked for LoginRequest {}
+impl crate::json::Checked for RefreshRequest {}

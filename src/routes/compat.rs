@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Admin, Caller, MaybeCaller};
 use crate::error::ApiError;
-use crate::json::JsonBytes;
+use crate::json::{Checked, JsonBytes};
 use crate::routes::deals;
 use crate::routes::forward;
 use crate::routes::orders;
@@ -17,6 +17,9 @@ use crate::wire::{DealView, OrderView, Page, UserView};
 
 /// The original API required `user_type` ("User Type is required"); v1 defaults it to
 /// `customer`. Its clients get the original's answer.
+/// The original API's words for a user without a type.
+const USER_TYPE_REQUIRED: &str = "User Type is required";
+
 pub async fn create_user(
     state: State,
     req: HttpRequest,
@@ -24,13 +27,24 @@ pub async fn create_user(
     JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
     let fields: serde_json::Map<String, serde_json::Value> = crate::json::parse(&body)?;
-    if fields
+    let untyped = fields
         .get("user_type")
-        .is_none_or(serde_json::Value::is_null)
-    {
-        return Err(ApiError::field("user_type", "User Type is required"));
-    }
-    let input: users::CreateUser = crate::json::parse(&body)?;
+        .is_none_or(serde_json::Value::is_null);
+    let input = match (
+        crate::json::parse_checked::<users::CreateUser>(&body),
+        untyped,
+    ) {
+        (Ok(input), false) => input,
+        (Ok(_), true) => return Err(ApiError::field("user_type", USER_TYPE_REQUIRED)),
+        // Named beside every other wrong field.
+        (Err(mut refused), true) => {
+            if let Some(errors) = refused.errors.as_mut() {
+                errors.insert("user_type".into(), vec![USER_TYPE_REQUIRED.into()]);
+            }
+            return Err(refused);
+        }
+        (Err(refused), false) => return Err(refused),
+    };
     let address = crate::routes::request::client_address(&req);
     let user: UserView = users::create_user(&state, caller.0, input, &address).await?;
     Ok(HttpResponse::Created().json(user))
@@ -71,7 +85,7 @@ pub async fn create_deal(
         );
     }
     let input: crate::service::deals::CreateDeal =
-        crate::json::parse(&serde_json::to_vec(&fields).unwrap_or_default())?;
+        crate::json::parse_checked(&serde_json::to_vec(&fields).unwrap_or_default())?;
     let record = crate::service::deals::create_deal(&state, input).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
 }
@@ -92,7 +106,7 @@ pub async fn update_deal(
     _: Admin,
     JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: CompatUpdateDeal = crate::json::parse(&body)?;
+    let input: CompatUpdateDeal = crate::json::parse_checked(&body)?;
     let deal_id = input
         .id
         .or(input.deal_id)
@@ -146,13 +160,26 @@ fn one() -> i64 {
     1
 }
 
+impl Checked for CompatUpdateDeal {
+    fn problems(&self, stood_in: &[String]) -> crate::error::FieldErrors {
+        self.update.problems(stood_in)
+    }
+}
+
+impl Checked for CompatPlaceOrder {
+    fn problems(&self, stood_in: &[String]) -> crate::error::FieldErrors {
+        let _ = stood_in;
+        orders::quantity_problems(self.quantity)
+    }
+}
+
 pub async fn place_order(
     state: State,
     req: HttpRequest,
     caller: Caller,
     JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: CompatPlaceOrder = crate::json::parse(&body)?;
+    let input: CompatPlaceOrder = crate::json::parse_checked(&body)?;
     if input
         .customer_id
         .is_some_and(|customer_id| customer_id != caller.user_id)

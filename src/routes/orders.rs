@@ -33,6 +33,25 @@ fn one() -> i64 {
     1
 }
 
+impl crate::json::Checked for PlaceOrderRequest {
+    fn problems(&self, _: &[String]) -> crate::error::FieldErrors {
+        quantity_problems(self.quantity)
+    }
+}
+
+/// An order's quantity out of its range, as the field's problem (every order path's body).
+pub fn quantity_problems(quantity: i64) -> crate::error::FieldErrors {
+    let mut errors = crate::error::FieldErrors::new();
+    let quantity_max = crate::service::orders::QUANTITY_MAX;
+    if !(1..=quantity_max).contains(&quantity) {
+        errors.insert(
+            "quantity".into(),
+            vec![format!("must be from 1 to {quantity_max}")],
+        );
+    }
+    errors
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusChange {
     /// OPEN, APPROVED, CANCELLED or FULFILLED.

@@ -66,26 +66,69 @@ pub struct TopKartDeal {
     pub expires_at: Option<Instant>,
 }
 
+/// This API's names for v1's fields of a deal.
+const RENAMED: [(&str, &str); 2] = [
+    ("discounted_price", "final_price"),
+    ("units", "total_units"),
+];
+
+impl TopKartDeal {
+    /// The v1 deal this asks for at `now`: daily, from now, 12 hours unless `expires_at`.
+    fn as_created(&self, now: actors::Millis) -> CreateDeal {
+        CreateDeal {
+            product_name: self.product_name.clone(),
+            actual_price: self.actual_price,
+            final_price: self.discounted_price,
+            total_units: self.units,
+            available_units: None,
+            starts_at: Some(Instant(now)),
+            expires_at: self.expires_at.unwrap_or(Instant(now + DEFAULT_WINDOW_MS)),
+            per_customer_limit: None,
+            payment_window_secs: None,
+            recurrence: Some(RecurrenceInput::Daily),
+        }
+    }
+}
+
+/// v1's checks of the deal, each problem under this API's name for its field.
+impl crate::json::Checked for TopKartDeal {
+    fn problems(&self, stood_in: &[String]) -> crate::error::FieldErrors {
+        // `(ours, v1's)`: from one name to the other.
+        let to_v1 = |field: &String| {
+            RENAMED
+                .iter()
+                .find(|(ours, _)| ours == field)
+                .map_or(field.clone(), |(_, v1)| (*v1).to_owned())
+        };
+        let to_ours = |field: String| {
+            RENAMED
+                .iter()
+                .find(|(_, v1)| *v1 == field)
+                .map_or(field.clone(), |(ours, _)| (*ours).to_owned())
+        };
+        let stood_in: Vec<String> = stood_in.iter().map(to_v1).collect();
+        self.as_created(now_ms())
+            .problems(&stood_in)
+            .into_iter()
+            .map(|(field, problems)| (to_ours(field), problems))
+            .collect()
+    }
+}
+
+impl crate::json::Checked for TopKartOrder {
+    fn problems(&self, _: &[String]) -> crate::error::FieldErrors {
+        crate::routes::orders::quantity_problems(self.quantity)
+    }
+}
+
 /// `POST /create-deal/` (admins): a daily deal from now, for 12 hours unless `expires_at`.
 pub async fn create_deal(
     state: State,
     _: Admin,
     JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: TopKartDeal = crate::json::parse(&body)?;
-    let now = now_ms();
-    let deal = CreateDeal {
-        product_name: input.product_name,
-        actual_price: input.actual_price,
-        final_price: input.discounted_price,
-        total_units: input.units,
-        available_units: None,
-        starts_at: Some(Instant(now)),
-        expires_at: input.expires_at.unwrap_or(Instant(now + DEFAULT_WINDOW_MS)),
-        per_customer_limit: None,
-        payment_window_secs: None,
-        recurrence: Some(RecurrenceInput::Daily),
-    };
+    let input: TopKartDeal = crate::json::parse_checked(&body)?;
+    let deal = input.as_created(now_ms());
     let record = crate::service::deals::create_deal(&state, deal).await?;
     Ok(HttpResponse::Created().json(DealView::new(&record, now_ms())))
 }
@@ -115,7 +158,7 @@ pub async fn create_order(
     caller: Caller,
     JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: TopKartOrder = crate::json::parse(&body)?;
+    let input: TopKartOrder = crate::json::parse_checked(&body)?;
     let buyer = state
         .store
         .user_by_id(caller.user_id)

@@ -82,6 +82,46 @@ fn text(
     }
 }
 
+impl TrackingRequest {
+    /// The event this asks for, and every problem with it.
+    fn checked(&self) -> (Option<NewTrackingEvent>, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let status = text(
+            &mut errors,
+            "status",
+            Some(&self.status),
+            STATUS_MAX_CHARS,
+            true,
+        );
+        let location = text(
+            &mut errors,
+            "location",
+            self.location.as_deref(),
+            LOCATION_MAX_CHARS,
+            false,
+        );
+        let description = text(
+            &mut errors,
+            "description",
+            self.description.as_deref(),
+            DESCRIPTION_MAX_CHARS,
+            false,
+        );
+        let event = status.map(|status| NewTrackingEvent {
+            status,
+            location,
+            description,
+        });
+        (event, errors)
+    }
+}
+
+impl crate::json::Checked for TrackingRequest {
+    fn problems(&self, _: &[String]) -> FieldErrors {
+        self.checked().1
+    }
+}
+
 pub async fn add(
     state: State,
     admin: Admin,
@@ -89,35 +129,9 @@ pub async fn add(
     JsonBody(input): JsonBody<TrackingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let order = order_for(&state, admin.0, path_id(&id, "order")?).await?;
-    let mut errors = FieldErrors::new();
-    let status = text(
-        &mut errors,
-        "status",
-        Some(&input.status),
-        STATUS_MAX_CHARS,
-        true,
-    );
-    let location = text(
-        &mut errors,
-        "location",
-        input.location.as_deref(),
-        LOCATION_MAX_CHARS,
-        false,
-    );
-    let description = text(
-        &mut errors,
-        "description",
-        input.description.as_deref(),
-        DESCRIPTION_MAX_CHARS,
-        false,
-    );
-    let Some(status) = status.filter(|_| errors.is_empty()) else {
+    let (event, errors) = input.checked();
+    let Some(event) = event.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
-    };
-    let event = NewTrackingEvent {
-        status,
-        location,
-        description,
     };
     let stored = state
         .store

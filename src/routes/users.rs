@@ -43,8 +43,8 @@ fn customer() -> UserType {
     UserType::Customer
 }
 
-impl CreateUser {
-    fn validate(&self) -> Result<(), ApiError> {
+impl crate::json::Checked for CreateUser {
+    fn problems(&self, _: &[String]) -> FieldErrors {
         let mut errors = FieldErrors::new();
         let mut fail = |field: &str, problem: &str| {
             errors
@@ -92,6 +92,14 @@ impl CreateUser {
                 fail("phone_number", "must be a phone number (6–20 digits)");
             }
         }
+        errors
+    }
+}
+
+impl CreateUser {
+    fn validate(&self) -> Result<(), ApiError> {
+        use crate::json::Checked;
+        let errors = self.problems(&[]);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -179,6 +187,9 @@ pub struct CreditRequest {
     #[schema(value_type = crate::wire::MoneyInput, inline)]
     pub amount: Money,
 }
+
+/// The amount's range is the wallet's to check (`service::payments::credit`): one field.
+impl crate::json::Checked for CreditRequest {}
 
 pub async fn credit(
     state: State,

@@ -8,221 +8,25 @@ use actors::clock::now_ms;
 use actors::deal::{Amend, DealRecord, DealTerms, Recurrence, Resize, SetClosed};
 use actors::deal_handle::DealHandle;
 use actors::journal::LoadedDeal;
-use serde::{Deserialize, Deserializer};
-use utoipa::ToSchema;
 
 use super::{engine_gone, handle_of, reload_deal, snapshot};
 use crate::error::{ApiError, ErrorCode, FieldErrors};
 use crate::state::AppState;
 use crate::store::NewDeal;
-use crate::wire::{Instant, Money, MoneyInput};
 
+pub use super::deal_input::{CreateDeal, RecurrenceInput, UpdateDeal};
+use super::deal_input::{check_terms, check_units_field};
 pub use actors::limits::{
     PAYMENT_WINDOW_SECS_MAX, PRODUCT_NAME_MAX_CHARS, UNITS_MAX, WINDOW_MAX_MS,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RecurrenceInput {
-    None,
-    Daily,
-}
-
-impl From<RecurrenceInput> for Recurrence {
-    fn from(input: RecurrenceInput) -> Self {
-        match input {
-            RecurrenceInput::None => Recurrence::None,
-            RecurrenceInput::Daily => Recurrence::Daily,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateDeal {
-    pub product_name: String,
-    #[schema(value_type = MoneyInput, inline)]
-    pub actual_price: Money,
-    #[schema(value_type = MoneyInput, inline)]
-    pub final_price: Money,
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub total_units: i64,
-    /// A new deal has sold nothing: when given, it must equal `total_units` (the default).
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000)]
-    pub available_units: Option<i64>,
-    /// Defaults to now.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Instant>,
-    /// At most 12 hours after `starts_at`.
-    #[serde(alias = "expiry_time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: Instant,
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1_000_000_000)]
-    pub per_customer_limit: Option<i64>,
-    /// Seconds an order has to be paid in (then the engine cancels it); absent or null: no
-    /// payment step.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 86_400)]
-    pub payment_window_secs: Option<i64>,
-    /// `daily`: re-armed at 00:00 UTC every day with full stock.
-    #[serde(default)]
-    pub recurrence: Option<RecurrenceInput>,
-}
-
-/// Every field optional; `per_customer_limit: null` removes the limit.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct UpdateDeal {
-    #[serde(default)]
-    pub product_name: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<MoneyInput>, inline)]
-    pub actual_price: Option<Money>,
-    #[serde(default)]
-    #[schema(value_type = Option<MoneyInput>, inline)]
-    pub final_price: Option<Money>,
-    /// 0 to 1,000,000,000, and not below the units sold (409). The schema leaves the whole
-    /// int64 range open on purpose: the fuzzer in `.ci/schemathesis.sh` then sends the extremes
-    /// (issue 8's `-9223372036854775808`) to live deals, and each must be a 400.
-    #[serde(default)]
-    pub total_units: Option<i64>,
-    /// 0 to 1,000,000,000 minus the units sold; the total moves with it.
-    #[serde(default)]
-    pub available_units: Option<i64>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Instant>,
-    #[serde(default, alias = "expiry_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Instant>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
-    pub per_customer_limit: Option<Option<i64>>,
-    /// Applies to orders placed from now on; `null` removes the payment step.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 86_400)]
-    pub payment_window_secs: Option<Option<i64>>,
-    #[serde(default)]
-    pub recurrence: Option<RecurrenceInput>,
-}
-
-/// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-fn fail(errors: &mut FieldErrors, field: &str, problem: String) {
-    errors.entry(field.to_owned()).or_default().push(problem);
-}
-
-/// Collects the problems of a deal's terms (everything but its units).
-fn check_terms(terms: &DealTerms, errors: &mut FieldErrors) {
-    let name = terms.product_name.trim();
-    if name.is_empty() || name.chars().count() > PRODUCT_NAME_MAX_CHARS {
-        fail(
-            errors,
-            "product_name",
-            format!("must be 1–{PRODUCT_NAME_MAX_CHARS} characters"),
-        );
-    }
-    if terms.actual_price <= 0 {
-        fail(errors, "actual_price", "must be greater than 0".into());
-    }
-    if terms.final_price <= 0 {
-        fail(errors, "final_price", "must be greater than 0".into());
-    }
-    if terms.final_price > terms.actual_price {
-        fail(
-            errors,
-            "final_price",
-            "must not be greater than actual_price".into(),
-        );
-    }
-    // Instants come from RFC 3339 text (years 0–9999 at most), but the difference is taken
-    // with a checked operation all the same: nothing here may wrap.
-    match terms.expires_at.checked_sub(terms.starts_at) {
-        Some(window) if window <= 0 => fail(errors, "expires_at", "must be after starts_at".into()),
-        Some(window) if window <= WINDOW_MAX_MS => {}
-        _ => fail(
-            errors,
-            "expires_at",
-            "the window may be at most 12 hours long".into(),
-        ),
-    }
-    if terms
-        .per_customer_limit
-        .is_some_and(|limit| !(1..=UNITS_MAX).contains(&limit))
-    {
-        fail(
-            errors,
-            "per_customer_limit",
-            "must be at least 1 (or null for no limit)".into(),
-        );
-    }
-    if terms
-        .payment_window_secs
-        .is_some_and(|secs| !(1..=PAYMENT_WINDOW_SECS_MAX).contains(&secs))
-    {
-        fail(
-            errors,
-            "payment_window_secs",
-            format!(
-                "must be from 1 to {PAYMENT_WINDOW_SECS_MAX} seconds (or null for no payment step)"
-            ),
-        );
-    }
-}
-
-/// Checks a unit count from a request against its range, before any arithmetic touches it.
-fn check_units_field(field: &str, value: Option<i64>, errors: &mut FieldErrors) {
-    if value.is_some_and(|units| !(0..=UNITS_MAX).contains(&units)) {
-        fail(errors, field, format!("must be from 0 to {UNITS_MAX}"));
-    }
-}
-
 pub async fn create_deal(state: &AppState, input: CreateDeal) -> Result<DealRecord, ApiError> {
     let now = now_ms();
-    let terms = DealTerms {
-        product_name: input.product_name.trim().to_owned(),
-        actual_price: input.actual_price.0,
-        final_price: input.final_price.0,
-        starts_at: input.starts_at.map_or(now, |at| at.0),
-        expires_at: input.expires_at.0,
-        per_customer_limit: input.per_customer_limit,
-        payment_window_secs: input.payment_window_secs,
-        recurrence: input.recurrence.map_or(Recurrence::None, Recurrence::from),
-    };
-    let available_units = input.available_units.unwrap_or(input.total_units);
-    let mut errors = FieldErrors::new();
-    check_terms(&terms, &mut errors);
-    check_units_field("total_units", Some(input.total_units), &mut errors);
-    check_units_field("available_units", input.available_units, &mut errors);
-    // A new deal has sold nothing, so conservation (available + units in orders == total)
-    // leaves one value: a smaller one would be units neither on the shelf nor in any order
-    // (the engine, deriving stock from the orders, would show the full total).
-    if !errors.contains_key("total_units")
-        && !errors.contains_key("available_units")
-        && available_units != input.total_units
-    {
-        fail(
-            &mut errors,
-            "available_units",
-            "a new deal has sold nothing, so available_units must equal total_units (or be left out)".into(),
-        );
-    }
-    if terms.expires_at <= now {
-        // Without a starts_at (now, by default) "after starts_at" would name a field the
-        // client never sent: the past is the whole problem.
-        if input.starts_at.is_none() || !errors.contains_key("expires_at") {
-            errors.insert("expires_at".into(), vec!["must be in the future".into()]);
-        }
-    }
+    let errors = input.problems_at(now, &[]);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let terms = input.terms(now);
+    let available_units = input.available_units.unwrap_or(input.total_units);
     let deal = NewDeal {
         terms,
         total_units: input.total_units,
@@ -269,7 +73,7 @@ pub async fn update_deal(
         recurrence: input.recurrence.map_or(old.recurrence, Recurrence::from),
     };
     let mut errors = FieldErrors::new();
-    check_terms(&terms, &mut errors);
+    check_terms(&terms, &mut errors, |_| true);
     check_units_field("total_units", input.total_units, &mut errors);
     check_units_field("available_units", input.available_units, &mut errors);
     if !errors.is_empty() {

@@ -8,6 +8,7 @@
 //! silently.
 
 pub mod cluster;
+mod deal_input;
 pub mod deals;
 pub mod feed;
 pub mod orders;

@@ -22,6 +22,7 @@ mod console;
 mod deals;
 mod edges;
 mod events;
+mod every_field;
 mod feed;
 mod lifecycle;
 mod limits;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp, assert_error, rfc3339, spawn_app};
 
 /// Deals and orders in the store, to prove a refused request changed nothing.
-async fn store_counts(app: &TestApp) -> (usize, i64) {
+pub async fn store_counts(app: &TestApp) -> (usize, i64) {
     let deals = app.store().load_deals().await.expect("store").deals.len();
     let (orders, _) = app
         .store()
