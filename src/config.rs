@@ -138,6 +138,10 @@ pub struct Settings {
     /// Live stock listeners (`GET /deals/{id}/events`) this node holds at most (then 503).
     #[arg(long, env = "TOPKART_EVENT_LISTENERS_MAX", default_value_t = 10_000, value_parser = at_least_one())]
     pub event_listeners_max: usize,
+    /// How long one live stock stream lasts at most, in seconds; the client reconnects after
+    /// the stream's `retry` hint (2 s), so no connection is held for ever.
+    #[arg(long, env = "TOPKART_EVENT_STREAM_MAX_SECS", default_value_t = crate::live::STREAM_MAX_SECS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub event_stream_max_secs: u64,
     /// Customers one deal's waitlist holds at most (then 409 `WAITLIST_FULL`).
     #[arg(long, env = "TOPKART_WAITLIST_MAX", default_value_t = crate::state::WAITLIST_MAX_DEFAULT, value_parser = at_least_one())]
     pub waitlist_max: usize,

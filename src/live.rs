@@ -35,6 +35,8 @@ use tokio::sync::watch;
 
 /// How often the ticker looks: at most ten updates a second per deal.
 pub const TICK: Duration = Duration::from_millis(100);
+/// How long one stream lasts at most, unless configured otherwise.
+pub const STREAM_MAX_SECS_DEFAULT: u64 = 300;
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -44,6 +46,8 @@ pub struct LiveStock {
     listeners: Arc<AtomicUsize>,
     max_listeners: usize,
     writes_per_sec: usize,
+    /// How long one stream lasts at most (`TOPKART_EVENT_STREAM_MAX_SECS`).
+    stream_max: Duration,
 }
 
 struct Channel {
@@ -60,15 +64,19 @@ struct Seen {
 }
 
 /// One event's data: the deal's whole live state, so a client needs no other request.
-#[derive(Serialize)]
-struct StockEvent<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StockEvent<'a> {
     deal_id: DealId,
+    /// `SCHEDULED`, `ACTIVE`, `SOLD_OUT`, `EXPIRED` or `CLOSED`.
+    #[schema(value_type = String)]
     status: &'a str,
     available_units: i64,
     total_units: i64,
     /// Percentage of the round's units claimed, one decimal.
     claimed_percent: f64,
     round: i64,
+    /// When the state was read (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     at: String,
 }
 
@@ -98,7 +106,19 @@ impl LiveStock {
             listeners: Arc::new(AtomicUsize::new(0)),
             max_listeners,
             writes_per_sec: writes_per_sec.max(1),
+            stream_max: Duration::from_secs(STREAM_MAX_SECS_DEFAULT),
         }
+    }
+
+    /// Streams last at most `stream_max` each.
+    pub fn with_stream_max(mut self, stream_max: Duration) -> Self {
+        self.stream_max = stream_max;
+        self
+    }
+
+    /// How long one stream lasts at most.
+    pub fn stream_max(&self) -> Duration {
+        self.stream_max
     }
 
     /// How long the ticker waits between rounds: [`TICK`], or longer when the listeners would
@@ -180,7 +200,10 @@ fn seen(mirror: &DealMirror, now: Millis) -> Seen {
     }
 }
 
-/// The deal's state as one SSE event (`data:` line, blank line).
+/// The name of every event of the stream (`event:`), as the OpenAPI document gives it.
+pub const EVENT_NAME: &str = "stock";
+
+/// The deal's state as one SSE event (`event:` and `data:` lines, blank line).
 fn render(mirror: &DealMirror, now: Millis) -> Bytes {
     let deal = mirror.snapshot();
     let total = deal.total_units;
@@ -199,16 +222,20 @@ fn render(mirror: &DealMirror, now: Millis) -> Bytes {
         at: crate::wire::rfc3339(now),
     };
     let data = serde_json::to_string(&event).unwrap_or_default();
-    Bytes::from(format!("data: {data}\n\n"))
+    Bytes::from(format!("event: {EVENT_NAME}\ndata: {data}\n\n"))
 }
 
 /// The listener's events as a response body: the current state at once (after a `retry:`
 /// hint), then every change, and a keep-alive comment when the deal is quiet. The stream ends
-/// when the deal's channel is dropped (the deal is gone, or the node shuts down).
+/// when the deal's channel is dropped (the deal is gone, or the node shuts down), or once it
+/// has lasted `lasting` (the client's EventSource reconnects after the `retry` hint: no
+/// connection is held for ever, and long-lived listeners spread again over the nodes).
 pub fn stream(
     listener: Listener,
+    lasting: Duration,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    futures_util::stream::unfold((listener, true), |(mut listener, first)| async move {
+    let ends = actix_web::rt::time::Instant::now() + lasting;
+    futures_util::stream::unfold((listener, true), move |(mut listener, first)| async move {
         if first {
             let current = listener.receiver.borrow_and_update().clone();
             let mut frame = Vec::with_capacity(16 + current.len());
@@ -216,12 +243,18 @@ pub fn stream(
             frame.extend_from_slice(&current);
             return Some((Ok(Bytes::from(frame)), (listener, false)));
         }
-        match actix_web::rt::time::timeout(KEEP_ALIVE, listener.receiver.changed()).await {
+        let now = actix_web::rt::time::Instant::now();
+        if now >= ends {
+            return None;
+        }
+        let wait = KEEP_ALIVE.min(ends - now);
+        match actix_web::rt::time::timeout(wait, listener.receiver.changed()).await {
             Ok(Ok(())) => {
                 let current = listener.receiver.borrow_and_update().clone();
                 Some((Ok(current), (listener, false)))
             }
             Ok(Err(_)) => None,
+            Err(_) if actix_web::rt::time::Instant::now() >= ends => None,
             Err(_) => Some((
                 Ok(Bytes::from_static(b": keep-alive\n\n")),
                 (listener, false),

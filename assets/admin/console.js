@@ -176,7 +176,8 @@ function paintStock(row, deal) {
 function follow(dealId) {
   if (streams.has(dealId)) return;
   const source = new EventSource(`/api/v1/deals/${dealId}/events`);
-  source.onmessage = (message) => {
+  // The stream's events are named `stock` (see the OpenAPI document).
+  source.addEventListener("stock", (message) => {
     const live = JSON.parse(message.data);
     const deal = deals.get(dealId);
     const row = document.querySelector(`#deals tr[data-deal-id="${dealId}"]`);
@@ -185,7 +186,7 @@ function follow(dealId) {
       status: live.status, available_units: live.available_units, total_units: live.total_units,
     });
     paintStock(row, deal);
-  };
+  });
   streams.set(dealId, source);
 }
 

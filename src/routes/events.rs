@@ -32,5 +32,5 @@ pub async fn stream(state: State, id: web::Path<String>) -> Result<HttpResponse,
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Proxies that buffer (nginx) would hold the events back.
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(crate::live::stream(listener)))
+        .streaming(crate::live::stream(listener, state.live.stream_max())))
 }

@@ -22,6 +22,48 @@ use crate::routes::waitlist::{JoinWaitlist, WaitlistEntryView};
 use crate::service::deals::{CreateDeal, UpdateDeal};
 use crate::wire::{DealView, OrderView, Page, UserView};
 
+/// The name of the live stock stream's events.
+#[derive(Serialize, ToSchema)]
+pub enum StockEventName {
+    #[serde(rename = "stock")]
+    Stock,
+}
+
+/// One event of `GET /api/v1/deals/{id}/events`, as an SSE client reads it: its name, its
+/// `data` (one JSON object, a `StockEvent`), and on the first event the reconnection delay.
+#[derive(Serialize, ToSchema)]
+pub struct StockStreamEvent {
+    pub event: StockEventName,
+    /// A `StockEvent` as JSON text.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+    /// Milliseconds to wait before reconnecting (first event only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<i64>,
+}
+
+/// The stream's `data` is described as JSON text whose schema is `StockEvent`
+/// (`contentSchema`), so a client generator knows what each event carries.
+struct StockEventData;
+
+impl Modify for StockEventData {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        use utoipa::openapi::{Ref, RefOr};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(event))) =
+            components.schemas.get_mut("StockStreamEvent")
+        {
+            if let Some(RefOr::T(Schema::Object(data))) = event.properties.get_mut("data") {
+                data.content_schema =
+                    Some(Box::new(RefOr::Ref(Ref::from_schema_name("StockEvent"))));
+            }
+        }
+    }
+}
+
 /// The error envelope every failure is reported in.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorEnvelope {
@@ -181,7 +223,7 @@ fn meaning(status: &str) -> &'static str {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Topkart", version = "1", description = "Flash-sale (lightning deal) engine. Money is a two-decimal string; instants are RFC 3339 UTC."),
-    modifiers(&BearerAuth, &Described, &OriginalBodies),
+    modifiers(&BearerAuth, &Described, &OriginalBodies, &StockEventData),
     paths(
         create_user, me, list_users, credit_user, login, refresh,
         create_deal, list_deals, get_deal, put_deal, patch_deal, close_deal, open_deal,
@@ -192,7 +234,7 @@ fn meaning(status: &str) -> &'static str {
         compat_active_deals, compat_place_order, compat_check_order_status,
         top_kart_create_deal, top_kart_fetch_deals, top_kart_create_order, top_kart_update_order, top_kart_track_status,
     ),
-    components(schemas(ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health, ClusterView))
+    components(schemas(StockStreamEvent, crate::live::StockEvent, ErrorEnvelope, DealView, OrderView, UserView, TokenPair, OrderStatusView, Health, ClusterView))
 )]
 pub struct ApiDoc;
 
@@ -358,7 +400,7 @@ fn set_order_status() {}
 /// every 15 s keeps a quiet stream open; the stream ends when the deal is gone or the node
 /// shuts down (reconnect: `retry` is 2 s).
 #[utoipa::path(get, path = "/api/v1/deals/{id}/events", tag = "deals", params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorEnvelope),
+    responses((status = 200, content_type = "text/event-stream", body = StockStreamEvent, description = "The events, named `stock`; each `data` a StockEvent"), (status = 404, body = ErrorEnvelope),
         (status = 503, description = "OVERLOADED: the node holds as many listeners as it may, or is shutting down", body = ErrorEnvelope)))]
 fn deal_events() {}
 

@@ -289,3 +289,66 @@ crate::on_both_stores!(
     a_thousand_listeners_see_the_sell_out,
     the_stream_refuses_and_follows_what_it_should
 );
+
+/// Every event is as the OpenAPI document describes it — named `stock`, its `data` a JSON
+/// object with exactly the properties of the `StockEvent` schema — and a stream ends once it
+/// has lasted `TOPKART_EVENT_STREAM_MAX_SECS` (the client reconnects after its `retry` hint).
+#[actix_web::test]
+async fn events_are_as_documented_and_a_stream_ends_after_its_bound() {
+    let test_store = crate::helpers::TestStore::create(Backend::Sqlite).await;
+    let app = spawn_app_with(test_store, |settings| settings.event_stream_max_secs = 1).await;
+    let deal_id = app.create_deal(10, json!({})).await;
+    let (_, document) = app.get("/api/v1/openapi.json", None).await;
+    let documented: std::collections::BTreeSet<String> =
+        document["components"]["schemas"]["StockEvent"]["properties"]
+            .as_object()
+            .expect("StockEvent is documented")
+            .keys()
+            .cloned()
+            .collect();
+    let names = &document["components"]["schemas"]["StockEventName"]["enum"];
+    assert_eq!(names, &json!(["stock"]), "the events' one name");
+
+    let client = stream_client();
+    let mut response = client
+        .get(app.url(&format!("/api/v1/deals/{deal_id}/events")))
+        .send()
+        .await
+        .expect("stream opened");
+    let opened = Instant::now();
+    let mut text = String::new();
+    // Read to the end: the stream must end by itself, well within the client's bound.
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = response.next().await {
+            text.push_str(std::str::from_utf8(&chunk.expect("chunk")).expect("UTF-8"));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stream ended by itself: {text}");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "it lasted its bound"
+    );
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|event| event.contains("data: "))
+        .collect();
+    assert!(!events.is_empty(), "{text}");
+    for event in events {
+        let name = event.lines().find_map(|line| line.strip_prefix("event: "));
+        assert_eq!(name, Some("stock"), "{event}");
+        let data: Value = event
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).expect("JSON"))
+            .expect("data");
+        let keys: std::collections::BTreeSet<String> = data
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, documented, "{event}");
+    }
+    app.finish().await;
+}
