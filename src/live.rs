@@ -100,20 +100,15 @@ impl Drop for Counted {
 }
 
 impl LiveStock {
-    pub fn new(max_listeners: usize, writes_per_sec: usize) -> Self {
+    /// `stream_max`: how long one stream lasts at most.
+    pub fn new(max_listeners: usize, writes_per_sec: usize, stream_max: Duration) -> Self {
         Self {
             channels: DashMap::new(),
             listeners: Arc::new(AtomicUsize::new(0)),
             max_listeners,
             writes_per_sec: writes_per_sec.max(1),
-            stream_max: Duration::from_secs(STREAM_MAX_SECS_DEFAULT),
+            stream_max,
         }
-    }
-
-    /// Streams last at most `stream_max` each.
-    pub fn with_stream_max(mut self, stream_max: Duration) -> Self {
-        self.stream_max = stream_max;
-        self
     }
 
     /// How long one stream lasts at most.

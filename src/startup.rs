@@ -174,10 +174,8 @@ impl Application {
                 crate::live::LiveStock::new(
                     settings.event_listeners_max,
                     settings.event_writes_per_sec,
-                )
-                .with_stream_max(std::time::Duration::from_secs(
-                    settings.event_stream_max_secs,
-                )),
+                    Duration::from_secs(settings.event_stream_max_secs),
+                ),
             )
             .with_waitlist_max(settings.waitlist_max),
         );
