@@ -138,6 +138,14 @@ fn describe_metrics() {
         "The largest batch the writer committed so far, in orders"
     );
     describe_gauge!("topkart_live_deals", "Deals this node runs an actor for");
+    describe_gauge!(
+        "topkart_mail_outbox_rows",
+        "E-mail rows owed and not yet sent (read every 5 s)"
+    );
+    describe_gauge!(
+        "topkart_mail_outbox_oldest_age_seconds",
+        "How long the oldest owed e-mail row has waited (0 when none is owed)"
+    );
     describe_histogram!(
         "topkart_writer_commit_seconds",
         metrics::Unit::Seconds,

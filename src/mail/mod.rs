@@ -29,6 +29,8 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 const KEEP_SENT_MS: i64 = 24 * 3_600_000;
 /// How often delivered rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often the outbox's depth is read for the metrics.
+const OBSERVE_EVERY: Duration = Duration::from_secs(5);
 
 /// How often, with e-mail off, the owed rows are logged and settled.
 const LOG_SWEEP: Duration = Duration::from_secs(1);
@@ -121,6 +123,24 @@ impl Mailer {
         actix_web::rt::spawn(async move { self.run().await });
     }
 
+    /// Exports the outbox's depth and its oldest owed row's age, once an `OBSERVE_EVERY`
+    /// (`last`: when it last did); the send rate is `topkart_mail_sent_total`'s.
+    async fn observe(&self, last: &mut std::time::Instant) {
+        if last.elapsed() < OBSERVE_EVERY {
+            return;
+        }
+        *last = std::time::Instant::now();
+        match self.store.outbox_depth().await {
+            Ok((rows, oldest)) => {
+                metrics::gauge!("topkart_mail_outbox_rows").set(rows as f64);
+                let age_ms = oldest.map_or(0, |written| (now_ms() - written).max(0));
+                metrics::gauge!("topkart_mail_outbox_oldest_age_seconds")
+                    .set(age_ms as f64 / 1_000.0);
+            }
+            Err(error) => tracing::debug!(%error, "the mail outbox's depth could not be read"),
+        }
+    }
+
     /// Purges delivered rows once a `PURGE_EVERY` (`last`: when it last did).
     async fn purge(&self, last: &mut std::time::Instant) {
         if last.elapsed() < PURGE_EVERY {
@@ -151,8 +171,10 @@ impl Mailer {
             return self.log_owed().await;
         }
         let mut purged_at = std::time::Instant::now();
+        let mut observed_at = std::time::Instant::now() - OBSERVE_EVERY;
         loop {
             self.purge(&mut purged_at).await;
+            self.observe(&mut observed_at).await;
             let leased = self
                 .store
                 .lease_mail(now_ms(), LEASE_MS, ROWS_PER_LEASE)
@@ -179,8 +201,10 @@ impl Mailer {
     /// nothing then (a row per row was measured at a sixth of the hot deal's orders/s).
     async fn log_owed(&self) {
         let mut purged_at = std::time::Instant::now();
+        let mut observed_at = std::time::Instant::now() - OBSERVE_EVERY;
         loop {
             self.purge(&mut purged_at).await;
+            self.observe(&mut observed_at).await;
             actix_web::rt::time::sleep(LOG_SWEEP).await;
             match self.store.settle_owed_mail(now_ms()).await {
                 Ok(settled) => {

@@ -138,6 +138,15 @@ impl Store {
         Ok(())
     }
 
+    /// The rows owed (not yet sent) and when the oldest of them was written, if any: what an
+    /// operator watches to see e-mail fall behind.
+    pub async fn outbox_depth(&self) -> Result<(i64, Option<Millis>), StoreError> {
+        const SQL: &str = "SELECT COUNT(*), MIN(created_at) FROM mail_outbox WHERE sent_at IS NULL";
+        let depth: (i64, Option<i64>) =
+            on_pool!(self, pool => sqlx::query_as(SQL).fetch_one(pool).await)?;
+        Ok(depth)
+    }
+
     /// Ends every lease (a single node's mailer at start: nobody else mails from this store).
     pub async fn release_mail_leases(&self) -> Result<(), StoreError> {
         const SQL: &str =

@@ -309,6 +309,25 @@ async fn mail_owed_while_smtp_is_down_survives_a_sigkill(backend: Backend) {
         db.mail_backlog().await.expect("store") > 0,
         "mail is owed while the server is down"
     );
+    // The operator sees it: the outbox's depth and its oldest row's age, in the metrics.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = outbox_metrics(&engine).await;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        };
+        let rows = value("topkart_mail_outbox_rows ");
+        let age = value("topkart_mail_outbox_oldest_age_seconds ");
+        if rows.is_some_and(|rows| rows > 0.0) && age.is_some_and(|age| age > 0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics show the owed mail: {rows:?} rows, oldest {age:?} s"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
     engine.child.kill().expect("SIGKILL");
     let _ = engine.child.wait();
 
@@ -368,3 +387,15 @@ crate::on_both_stores!(
     a_burst_sends_one_confirmation_per_acknowledged_order,
     mail_owed_while_smtp_is_down_survives_a_sigkill,
 );
+
+/// The engine's `/metrics` text.
+async fn outbox_metrics(engine: &EngineProcess) -> String {
+    let mut response = engine
+        .client
+        .get(format!("{}/metrics", engine.base))
+        .send()
+        .await
+        .expect("metrics");
+    let body = response.body().await.expect("metrics body");
+    String::from_utf8_lossy(&body).into_owned()
+}
