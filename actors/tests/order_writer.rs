@@ -13,6 +13,7 @@ use actors::journal::{BoxFuture, Journal, JournalError, LoadedDeal, NewOrder, Or
 use tokio::sync::{Notify, Semaphore, oneshot};
 
 mod support;
+use support::live_deal;
 
 /// A journal that records batch sizes, can hold commits until released, and can fail them.
 #[derive(Default)]
@@ -58,15 +59,6 @@ impl Journal for FakeJournal {
 
     fn rearm_deal(&self, _: i64, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
         Box::pin(async { Err(JournalError::Failed("not used here".into())) })
-    }
-}
-
-fn live_deal(units: i64) -> LoadedDeal {
-    LoadedDeal {
-        record: support::open_deal(units),
-        units_by_customer: HashMap::new(),
-        claims: Vec::new(),
-        waitlist: Vec::new(),
     }
 }
 

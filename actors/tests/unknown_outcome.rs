@@ -16,6 +16,7 @@ use actors::journal::{
 use tokio::sync::{Notify, oneshot};
 
 mod support;
+use support::live_deal;
 
 /// What the fake store says, in turn, when asked what became of a batch.
 #[derive(Clone, Copy, Debug)]
@@ -90,15 +91,6 @@ impl Journal for LostAnswers {
 
     fn rearm_deal(&self, _: i64, _: i64) -> BoxFuture<Result<LoadedDeal, JournalError>> {
         Box::pin(async { Err(JournalError::Failed("not used here".into())) })
-    }
-}
-
-fn live_deal(units: i64) -> LoadedDeal {
-    LoadedDeal {
-        record: support::open_deal(units),
-        units_by_customer: HashMap::new(),
-        claims: Vec::new(),
-        waitlist: Vec::new(),
     }
 }
 

@@ -76,7 +76,8 @@ pub struct UpdateDeal {
     pub final_price: Option<Money>,
     /// 0 to 1,000,000,000, and not below the units sold (409). The schema leaves the whole
     /// int64 range open on purpose: the fuzzer in `.ci/schemathesis.sh` then sends the extremes
-    /// (issue 8's `-9223372036854775808`) to live deals, and each must be a 400.
+    /// (`-9223372036854775808` once wrapped the update's arithmetic) to live deals, and each
+    /// must be a 400.
     #[serde(default)]
     pub total_units: Option<i64>,
     /// 0 to 1,000,000,000 minus the units sold; the total moves with it.

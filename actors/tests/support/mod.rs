@@ -9,6 +9,16 @@ use actors::clock::now_ms;
 use actors::deal::{DealActor, DealRecord, Recurrence, Snapshot};
 use actors::journal::{BoxFuture, JournalError, NewOrder, OrderRecord};
 
+/// Deal 1 as loaded from the store: `open_deal(units)`, nothing sold, no claims, no waitlist.
+pub fn live_deal(units: i64) -> actors::journal::LoadedDeal {
+    actors::journal::LoadedDeal {
+        record: open_deal(units),
+        units_by_customer: Default::default(),
+        claims: Vec::new(),
+        waitlist: Vec::new(),
+    }
+}
+
 /// Deal 1: open for the next hour, `units` of everything, no per-customer limit.
 pub fn open_deal(units: i64) -> DealRecord {
     let now = now_ms();
